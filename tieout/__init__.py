@@ -1,0 +1,1 @@
+"""tieout: an order-to-cash sync hub."""
