@@ -1,0 +1,343 @@
+"""The operators' entry point: `tieout ...` (typer + rich).
+
+Every command takes the global `--config PATH` (or TIEOUT_CONFIG; default ./tieout.yaml), and
+every read command takes `--json` for scripting. Exit codes:
+
+    0  done
+    1  a sync run failed or was interrupted (details in `tieout status` and the run record)
+    2  the configuration or the command line is wrong (every problem is printed)
+    3  the state store failed or needs `tieout db upgrade`
+    4  a connector could not reach or use its system
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tieout.config import TieoutConfig, load_config, resolve_config_path
+from tieout.connectors.registry import installed_connectors
+from tieout.errors import ConfigError, ConnectorError, StoreError, TieoutError
+from tieout.runner import PageProgress, SyncService
+from tieout.store import Store
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_CONFIG, EXIT_STORE, EXIT_CONNECTOR = 0, 1, 2, 3, 4
+
+app = typer.Typer(
+    name="tieout",
+    help="tieout: order-to-cash sync hub. Syncs CRM, usage billing, payments and ERP, and reconciles them.",
+    epilog="Exit codes: 0 done, 1 a run failed, 2 configuration or usage error, 3 state store error, "
+    "4 connector error.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the state store.", no_args_is_help=True)
+connectors_app = typer.Typer(help="See which connectors are installed.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(connectors_app, name="connectors")
+
+out = Console()
+err = Console(stderr=True)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+class State:
+    config_path: Path = Path("tieout.yaml")
+
+
+state = State()
+
+
+@app.callback()
+def _global_options(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="TIEOUT_CONFIG",
+            help="Configuration file (default ./tieout.yaml).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    state.config_path = resolve_config_path(config)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str, sort_keys=True) + "\n")
+
+
+@contextmanager
+def _errors_to_exit_codes() -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"[bold red]configuration problems ({len(exc.problems)}):[/]")
+        for problem in exc.problems:
+            err.print(f"  {problem}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+    except StoreError as exc:
+        err.print(f"[bold red]state store:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_STORE) from None
+    except ConnectorError as exc:
+        err.print(f"[bold red]connector:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_CONNECTOR) from None
+
+
+def _open(create_schema: bool = True) -> tuple[TieoutConfig, Store]:
+    config = load_config(state.config_path)
+    return config, Store.open(config.store_url, check_schema=create_schema)
+
+
+def _template_text(name: str) -> str:
+    return files("tieout").joinpath("templates", name).read_text()
+
+
+@app.command()
+def init(
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write an example configuration to the --config path (./tieout.yaml by default)."""
+    path = state.config_path
+    if path.exists() and not force:
+        err.print(f"{path} exists; pass --force to overwrite it", highlight=False)
+        raise typer.Exit(EXIT_CONFIG)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_template_text("tieout.example.yaml"))
+    mappings = path.parent / "mappings" / "example.yaml"
+    if not mappings.exists():
+        mappings.parent.mkdir(exist_ok=True)
+        mappings.write_text(_template_text("mappings/example.yaml"))
+    out.print(f"wrote {path} and {mappings.parent}/; next: `tieout config check`", highlight=False)
+
+
+@config_app.command("check")
+def config_check(as_json: JsonOption = False) -> None:
+    """Validate the configuration; print every problem with its file, line and field; exit 2 if any."""
+    try:
+        config = load_config(state.config_path)
+    except ConfigError as exc:
+        if as_json:
+            _print_json(
+                {
+                    "ok": False,
+                    "problems": [
+                        {"file": p.file, "line": p.line, "field": p.field_path, "message": p.message}
+                        for p in exc.problems
+                    ],
+                }
+            )
+            raise typer.Exit(EXIT_CONFIG) from None
+        with _errors_to_exit_codes():
+            raise
+    summary = {
+        "ok": True,
+        "file": str(config.path),
+        "mode": config.mode.value,
+        "store": "postgresql" if config.store_url.startswith("postgres") else "sqlite",
+        "systems": {
+            name: {"connector": item.connector, "enabled": item.enabled, "mode": item.mode.value}
+            for name, item in config.systems.items()
+        },
+    }
+    if as_json:
+        _print_json(summary)
+        return
+    out.print(f"[green]ok[/]: {config.path} ({summary['store']} store, {config.mode.value} mode)")
+    for name, item in config.systems.items():
+        status = "enabled" if item.enabled else "disabled"
+        out.print(f"  {name}: connector {item.connector}, {status}, {item.mode.value} mode", highlight=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the state store's migrations up to this version of tieout."""
+    with _errors_to_exit_codes():
+        config = load_config(state.config_path)
+        store = Store.open(config.store_url, check_schema=False)
+        before, after = store.upgrade()
+        if before == after:
+            out.print(f"state store already at revision {after}")
+        else:
+            out.print(f"state store upgraded from revision {before or 'empty'} to {after}")
+
+
+@connectors_app.command("list")
+def connectors_list(as_json: JsonOption = False) -> None:
+    """List the installed connectors (tieout's own and third-party ones) and their streams."""
+    rows = []
+    for item in installed_connectors():
+        streams = [spec.name for spec in item.connector.streams] if item.connector else []
+        rows.append(
+            {
+                "name": item.name,
+                "title": item.connector.title if item.connector else "",
+                "package": item.distribution,
+                "streams": streams,
+                "error": item.load_error,
+            }
+        )
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("no connectors installed")
+        return
+    table = Table("connector", "package", "streams", "status")
+    for row in rows:
+        table.add_row(row["name"], row["package"] or "", ", ".join(row["streams"]), row["error"] or "ok")
+    out.print(table)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT ask the run to stop after the page in hand is committed."""
+
+    def request_stop(signum: int, _frame: object) -> None:
+        err.print(f"{signal.Signals(signum).name}: finishing the current page, then stopping")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@app.command()
+def sync(
+    system: Annotated[str | None, typer.Argument(help="Only this system.")] = None,
+    stream: Annotated[str | None, typer.Argument(help="Only this stream of the system.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Pull new and changed records from the configured systems into the state store."""
+    if stream is not None and system is None:
+        err.print("name a SYSTEM before a STREAM")
+        raise typer.Exit(EXIT_CONFIG)
+    stop = threading.Event()
+    with _errors_to_exit_codes(), _stop_on_signals(stop):
+        config, store = _open()
+        show_progress = not as_json and out.is_terminal
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.fields[records]} records, {task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not show_progress,
+        ) as progress:
+            tasks: dict[tuple[str, str], Any] = {}
+
+            def on_page(update: PageProgress) -> None:
+                key = (update.system, update.stream)
+                if key not in tasks:
+                    tasks[key] = progress.add_task(f"{update.system} {update.stream}", records=0, failed=0)
+                progress.update(tasks[key], records=update.pulled, failed=update.failed)
+
+            service = SyncService(config, store, stop_event=stop, on_page=on_page)
+            try:
+                results = service.sync(system, stream)
+            finally:
+                service.close()
+    if as_json:
+        _print_json([result.as_dict() for result in results])
+    else:
+        if not results:
+            out.print("nothing to sync: no system is enabled in the configuration")
+        table = Table("system", "stream", "status", "pulled", "mapped", "failed", "api calls", "error")
+        for result in results:
+            colour = "green" if result.status == "succeeded" else "red"
+            table.add_row(
+                result.system,
+                result.stream,
+                f"[{colour}]{result.status}[/]",
+                str(result.pulled),
+                str(result.mapped),
+                str(result.failed),
+                str(result.api_calls),
+                result.error or "",
+            )
+        if results:
+            out.print(table)
+    if any(result.status != "succeeded" for result in results):
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Per stream: last run, its counts, the cursor; open exceptions by severity."""
+    with _errors_to_exit_codes():
+        config, store = _open()
+        with store.transaction() as tx:
+            cursors = {(item.system, item.stream): item for item in tx.list_cursors()}
+            last_runs: dict[tuple[str, str], Any] = {}
+            for run in tx.list_runs(limit=500):
+                if run.system and run.stream and (run.system, run.stream) not in last_runs:
+                    last_runs[(run.system, run.stream)] = run
+            open_by_severity = tx.count_open_by_severity()
+    streams = []
+    for key in sorted(set(cursors) | set(last_runs)):
+        run = last_runs.get(key)
+        cursor = cursors.get(key)
+        streams.append(
+            {
+                "system": key[0],
+                "stream": key[1],
+                "watermark": cursor.watermark if cursor else None,
+                "last_run": run.as_dict() if run else None,
+            }
+        )
+    report = {
+        "config": str(config.path),
+        "store_revision": store.revision()[0],
+        "streams": streams,
+        "open_exceptions": open_by_severity,
+        "as_of": datetime.now(UTC),
+    }
+    if as_json:
+        _print_json(report)
+        return
+    table = Table("system", "stream", "last run", "status", "pulled", "failed", "watermark")
+    for item in streams:
+        run_info = item["last_run"] or {}
+        table.add_row(
+            item["system"],
+            item["stream"],
+            str(run_info.get("started_at", ""))[:19],
+            str(run_info.get("status", "")),
+            str(run_info.get("pulled", "")),
+            str(run_info.get("failed", "")),
+            str(item["watermark"] or "")[:19],
+        )
+    out.print(table if streams else "no syncs have run yet")
+    total_open = sum(open_by_severity.values())
+    detail = ", ".join(f"{count} {severity}" for severity, count in sorted(open_by_severity.items()))
+    out.print(f"open exceptions: {total_open}" + (f" ({detail})" if detail else ""))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point; errors tieout did not expect still exit non-zero with a message."""
+    try:
+        app(args=argv)
+    except TieoutError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(EXIT_RUN_FAILED) from None
+

@@ -1,0 +1,119 @@
+"""The connector protocol: what every system's connector provides, and the facts it declares.
+
+A connector is one class per system, built from typed settings and an injected client. It keeps
+no state between calls: the runner owns cursors, the ledger owns idempotency keys. It declares
+its streams as data (`StreamSpec`): the endpoint, the id and cursor fields, the page size,
+whether pages arrive oldest-first, which canonical kind the stream maps to and the pure mapping
+function that does it. Vendor errors are translated into `tieout.errors` inside the connector,
+so nothing above this package imports httpx, requests or a vendor SDK.
+
+- `check()` raises `AuthenticationError`/`ConnectorError` on bad credentials or settings.
+- `pull(stream, since=, until=)` yields `Page`s of `RawRecord`s, each page being one unit the
+  runner commits together with its cursor. `since` is inclusive, `until` exclusive.
+- `push(stream, payload, idempotency_key=)` creates or updates one record and says which;
+  repeating it with the same key never creates a second record.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from tieout.errors import ConnectorError
+from tieout.mappings.context import MappingContext
+from tieout.model import CanonicalRecord
+
+Mapper = Callable[[Mapping[str, Any], MappingContext], CanonicalRecord]
+"""A pure function from one vendor payload to one canonical record; raises MappingError."""
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """Facts about one stream of a system, as data."""
+
+    name: str
+    kind: str
+    mapper: Mapper
+    endpoint: str = ""
+    primary_key: str = "id"
+    cursor_field: str | None = None
+    page_size: int = 100
+    ordered: bool = False
+    """True when records arrive oldest-first by cursor across pages, so the cursor may advance
+    after every committed page; otherwise it advances once, after the last page."""
+    pushable: bool = False
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as the system returned it."""
+
+    system: str
+    stream: str
+    source_id: str
+    updated_at: datetime | None
+    payload: dict[str, Any]
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page as the system served it: the unit the runner commits atomically."""
+
+    records: list[RawRecord]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    target_id: str
+    operation: Literal["created", "updated", "unchanged"]
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class ConnectorSettings(BaseModel):
+    """Base of every connector's settings model: unknown keys are configuration mistakes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Connector(ABC):
+    """Base class for connectors. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]
+    title: ClassVar[str] = ""
+    settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    streams: ClassVar[tuple[StreamSpec, ...]] = ()
+
+    def __init__(self, settings: ConnectorSettings) -> None:
+        self.settings = settings
+        self.api_calls = 0
+        """Every request attempt made so far, retries included; the runner reads it per page."""
+
+    @classmethod
+    def stream(cls, name: str) -> StreamSpec:
+        for spec in cls.streams:
+            if spec.name == name:
+                return spec
+        known = ", ".join(spec.name for spec in cls.streams) or "none"
+        raise ConnectorError(f"unknown stream {name!r} (streams: {known})", system=cls.name)
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise a ConnectorError subclass when the system cannot be used with these settings."""
+
+    @abstractmethod
+    def pull(
+        self, stream: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Page]:
+        """Yield pages of records updated in [since, until), or all records when since is None."""
+
+    def push(self, stream: str, payload: dict[str, Any], *, idempotency_key: str) -> PushResult:
+        raise ConnectorError(f"{self.name} does not accept pushes to {stream!r}", system=self.name)
+
+    def close(self) -> None:  # noqa: B027 - optional hook; most connectors hold a client to close
+        """Release clients and connections; the default has none to release."""

@@ -1,0 +1,308 @@
+"""The sync runner: pull -> store raw -> map -> store canonical -> advance cursor, one page at a time.
+
+Each page is committed in one transaction together with its raw records, canonical records,
+per-record failures and (for streams whose pages arrive oldest-first) the cursor, so a crash at
+any point loses nothing and repeats nothing: on restart the runner pulls again from the last
+committed cursor, and re-pulled records upsert onto themselves. Streams that page in another
+order advance their cursor once, after the last page. The cursor never passes the moment the
+run started (the "signpost"), so records written during a run are picked up by the next one.
+
+A record that cannot be mapped is stored as pulled, marked with the reason, and filed in the
+exception queue; the run goes on. The scheduler, the CLI and the web app all sync through
+`SyncService`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
+
+from tieout.config import SystemSettings, TieoutConfig
+from tieout.connectors.base import Connector, Page, StreamSpec
+from tieout.connectors.http import redact
+from tieout.connectors.registry import connector_class
+from tieout.errors import ConfigError, ConfigProblem, MappingError, RunInterrupted, TieoutError
+from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity
+from tieout.mappings.context import MappingContext
+from tieout.model import CanonicalRecord
+from tieout.store import Store
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StreamResult:
+    system: str
+    stream: str
+    run_id: str
+    status: str = "running"
+    pulled: int = 0
+    mapped: int = 0
+    failed: int = 0
+    api_calls: int = 0
+    pages: int = 0
+    error: str | None = None
+    watermark: datetime | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PageProgress:
+    system: str
+    stream: str
+    pages: int
+    pulled: int
+    failed: int
+
+
+@dataclass
+class _MappedPage:
+    raw_rows: list[dict[str, object]] = field(default_factory=list)
+    canonical: list[tuple[CanonicalRecord, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
+    newest: datetime | None = None
+
+
+def mapping_failure_finding(system: str, stream: str, source_id: str, reason: str) -> Finding:
+    return Finding(
+        rule_code=SYNC_MAPPING_FAILED,
+        title=f"{system} {stream} record could not be read",
+        explanation=(
+            f"tieout pulled {system} {stream} record {source_id} but could not turn it into its "
+            f"canonical form: {reason}. The record is kept as it was pulled; once it is corrected in "
+            f"{system} (or the field mapping is fixed), the next sync picks it up and this closes itself."
+        ),
+        severity=Severity.MEDIUM,
+        record_ids=(f"{system}:{stream}:{source_id}",),
+        details={"system": system, "stream": stream, "source_id": source_id, "reason": reason},
+        system=system,
+    )
+
+
+def _describe_mapping_error(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        parts = []
+        for item in error.errors()[:5]:
+            location = ".".join(str(part) for part in item["loc"]) or "record"
+            parts.append(f"{location}: {item['msg']}")
+        return "; ".join(parts)
+    return f"{error}" if isinstance(error, MappingError) else f"{type(error).__name__}: {error}"
+
+
+def _process_alive_here(host: str | None, pid: int | None) -> bool:
+    if host != socket.gethostname() or pid is None:
+        return True  # another host's run: only its own lock can say it is dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SyncService:
+    """Runs syncs for a configuration against a store. One instance per process is enough."""
+
+    def __init__(
+        self,
+        config: TieoutConfig,
+        store: Store,
+        *,
+        connectors: Mapping[str, Connector] | None = None,
+        clock: Clock = utc_now,
+        stop_event: threading.Event | None = None,
+        on_page: Callable[[PageProgress], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.stop_event = stop_event or threading.Event()
+        self.on_page = on_page
+        self._connectors: dict[str, Connector] = dict(connectors or {})
+
+    def connector(self, system: str) -> Connector:
+        if system not in self._connectors:
+            settings = self._enabled_system(system)
+            connector_type = connector_class(settings.connector)
+            assert settings.settings is not None
+            self._connectors[system] = connector_type(settings.settings)
+        return self._connectors[system]
+
+    def _enabled_system(self, system: str) -> SystemSettings:
+        settings = self.config.system(system)
+        if not settings.enabled:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        str(self.config.path), None, f"systems.{system}.enabled", "this system is disabled"
+                    )
+                ]
+            )
+        return settings
+
+    def streams_for(self, system: str) -> list[str]:
+        settings = self._enabled_system(system)
+        if settings.streams:
+            return list(settings.streams)
+        return [spec.name for spec in self.connector(system).streams]
+
+    def sync(
+        self, system: str | None = None, stream: str | None = None, *, trigger: str = "manual"
+    ) -> list[StreamResult]:
+        """Sync one stream, one system's streams, or every enabled system's streams."""
+        systems = [system] if system else [name for name, item in self.config.systems.items() if item.enabled]
+        results = []
+        for name in systems:
+            for stream_name in [stream] if stream else self.streams_for(name):
+                results.append(self.sync_stream(name, stream_name, trigger=trigger))
+                if self.stop_event.is_set():
+                    return results
+        return results
+
+    def sync_stream(self, system: str, stream: str, *, trigger: str = "manual") -> StreamResult:
+        settings = self._enabled_system(system)
+        connector = self.connector(system)
+        spec = connector.stream(stream)
+        started_at = self.clock()
+        result = StreamResult(system=system, stream=stream, run_id=str(uuid.uuid4()))
+        job = f"sync:{system}:{stream}"
+        with self.store.transaction() as tx:
+            stale = tx.list_runs(job=job, status="running", limit=100)
+            dead = [run.run_id for run in stale if not _process_alive_here(run.host, run.pid)]
+            tx.fail_runs(dead, at=started_at, reason="the process running it stopped before finishing")
+            tx.start_run(
+                run_id=result.run_id,
+                job=job,
+                system=system,
+                stream=stream,
+                trigger=trigger,
+                mode=settings.mode.value,
+                started_at=started_at,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+            cursor = tx.get_cursor(system, stream)
+        watermark = cursor.watermark if cursor else None
+        since = watermark - timedelta(seconds=settings.lookback_seconds) if watermark else None
+        newest = watermark
+        calls_seen = connector.api_calls
+        try:
+            for page in connector.pull(stream, since=since, until=started_at):
+                page_calls, calls_seen = connector.api_calls - calls_seen, connector.api_calls
+                mapped = self._map_page(system, spec, page, result.run_id)
+                if mapped.newest is not None and (newest is None or mapped.newest > newest):
+                    newest = min(mapped.newest, started_at)
+                self._commit_page(
+                    system, spec, page, mapped, result, page_calls, newest if spec.ordered else None
+                )
+                if self.stop_event.is_set():
+                    raise RunInterrupted(f"stopped after page {result.pages} on request")
+            if not spec.ordered and spec.cursor_field is not None:
+                with self.store.transaction() as tx:
+                    tx.advance_cursor(system, stream, newest, at=self.clock(), run_id=result.run_id)
+            result.status = "succeeded"
+        except RunInterrupted as exc:
+            result.status, result.error = "interrupted", str(exc)
+        except TieoutError as exc:
+            result.status, result.error = "failed", redact(str(exc), self.config.secret_values)
+        except BaseException as exc:
+            self._finish(
+                result, "failed", f"{type(exc).__name__}: {redact(str(exc), self.config.secret_values)}"
+            )
+            raise
+        result.watermark = newest
+        self._finish(result, result.status, result.error)
+        return result
+
+    def _map_page(self, system: str, spec: StreamSpec, page: Page, run_id: str) -> _MappedPage:
+        context = MappingContext(system=system, stream=spec.name, fields=self.config.field_mappings)
+        pulled_at = self.clock()
+        out = _MappedPage()
+        for record in page.records:
+            error_text = None
+            try:
+                canonical = spec.mapper(record.payload, context)
+                if record.deleted and not canonical.deleted:
+                    canonical = canonical.model_copy(update={"deleted": True})
+                out.canonical.append((canonical, spec.name))
+                out.cleared.append(
+                    mapping_failure_finding(system, spec.name, record.source_id, "").fingerprint
+                )
+            except Exception as exc:  # any failure to map one record is that record's problem, not the run's
+                error_text = redact(_describe_mapping_error(exc), self.config.secret_values)
+                out.findings.append(mapping_failure_finding(system, spec.name, record.source_id, error_text))
+            out.raw_rows.append(
+                {
+                    "system": system,
+                    "stream": spec.name,
+                    "source_id": record.source_id,
+                    "updated_at": record.updated_at,
+                    "payload": record.payload,
+                    "deleted": record.deleted,
+                    "pulled_at": pulled_at,
+                    "run_id": run_id,
+                    "mapping_error": error_text,
+                }
+            )
+            if record.updated_at is not None and (out.newest is None or record.updated_at > out.newest):
+                out.newest = record.updated_at
+        return out
+
+    def _commit_page(
+        self,
+        system: str,
+        spec: StreamSpec,
+        page: Page,
+        mapped: _MappedPage,
+        result: StreamResult,
+        api_calls: int,
+        watermark: datetime | None,
+    ) -> None:
+        now = self.clock()
+        with self.store.transaction() as tx:
+            tx.upsert_raw(mapped.raw_rows)
+            tx.upsert_canonical(mapped.canonical, stored_at=now)
+            if mapped.findings:
+                tx.file_findings(mapped.findings, at=now, run_id=result.run_id)
+            if mapped.cleared:
+                tx.auto_resolve(mapped.cleared, at=now, note="the record now maps cleanly")
+            if watermark is not None:
+                tx.advance_cursor(system, spec.name, watermark, at=now, run_id=result.run_id)
+            tx.add_run_counts(
+                result.run_id,
+                at=now,
+                pulled=len(page.records),
+                mapped=len(mapped.canonical),
+                failed=len(mapped.findings),
+                api_calls=api_calls,
+            )
+        result.pages += 1
+        result.pulled += len(page.records)
+        result.mapped += len(mapped.canonical)
+        result.failed += len(mapped.findings)
+        result.api_calls += api_calls
+        if self.on_page is not None:
+            self.on_page(PageProgress(system, spec.name, result.pages, result.pulled, result.failed))
+
+    def _finish(self, result: StreamResult, status: str, error: str | None) -> None:
+        with self.store.transaction() as tx:
+            tx.finish_run(result.run_id, status=status, at=self.clock(), error=error)
+
+    def close(self) -> None:
+        for connector in self._connectors.values():
+            connector.close()

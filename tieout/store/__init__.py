@@ -1,0 +1,74 @@
+"""The state store: the only package that talks SQL.
+
+`Store.open(url)` gives a store on SQLite (the embedded default) or PostgreSQL;
+`store.transaction()` gives a `StoreTransaction` whose methods (raw and canonical records,
+crosswalk, cursors, runs, push ledger, exception queue) all run in one database transaction,
+committed when the block exits cleanly and rolled back when it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from tieout.errors import StoreError
+from tieout.store.database import current_revision, ensure_schema, head_revision, make_engine, upgrade
+from tieout.store.ledger import LedgerEntry, LedgerOps
+from tieout.store.queue import AuditEvent, QueueOps, StoredException
+from tieout.store.records import RecordOps, StoredRaw
+from tieout.store.state import CursorState, RunRecord, StateOps
+
+__all__ = [
+    "AuditEvent",
+    "CursorState",
+    "LedgerEntry",
+    "RunRecord",
+    "Store",
+    "StoreTransaction",
+    "StoredException",
+    "StoredRaw",
+]
+
+
+class StoreTransaction(RecordOps, StateOps, LedgerOps, QueueOps):
+    """All store operations, bound to one open transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, check_schema: bool = True) -> Store:
+        store = cls(make_engine(url))
+        if check_schema:
+            ensure_schema(store.engine)
+        return store
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def upgrade(self) -> tuple[str | None, str]:
+        return upgrade(self.engine)
+
+    def revision(self) -> tuple[str | None, str]:
+        """(current revision, newest revision this tieout knows)."""
+        return current_revision(self.engine), head_revision(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[StoreTransaction]:
+        try:
+            with self.engine.begin() as connection:
+                yield StoreTransaction(connection)
+        except (OperationalError, DBAPIError) as exc:
+            raise StoreError(f"state store error: {exc.orig if exc.orig is not None else exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()

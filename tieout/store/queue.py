@@ -1,0 +1,264 @@
+"""Storage of the exception queue: exceptions by fingerprint and their append-only audit events.
+
+Filing a finding inserts it (opened), refreshes it (still there), or reopens it (it had been
+resolved and came back); an ignored exception stays ignored, because the AR team said that
+difference is expected. Every status change writes an audit event in the same transaction;
+the database refuses to update or delete audit events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from tieout import jsonutil
+from tieout.findings import Finding
+from tieout.store.schema import exception_events, exceptions
+
+OPEN_STATUSES = ("open", "in_progress")
+EXCEPTION_STATUSES = ("open", "in_progress", "resolved", "ignored")
+
+
+@dataclass(frozen=True)
+class StoredException:
+    exception_id: int
+    fingerprint: str
+    rule_code: str
+    title: str
+    explanation: str
+    severity: str
+    status: str
+    assignee: str | None
+    system: str | None
+    customer_ref: str | None
+    customer_name: str | None
+    subsidiary_id: str | None
+    currency: str | None
+    amount_at_risk_minor: int | None
+    record_ids: list[str]
+    details: dict[str, Any]
+    first_seen_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    event_id: int
+    exception_id: int
+    at: datetime
+    actor: str
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    note: str | None
+
+
+def _finding_values(finding: Finding, at: datetime, run_id: str | None) -> dict[str, Any]:
+    amount = finding.amount_at_risk
+    base = finding.base_amount_at_risk
+    return {
+        "rule_code": finding.rule_code,
+        "rule_version": finding.rule_version,
+        "title": finding.title,
+        "explanation": finding.explanation,
+        "severity": finding.severity.value,
+        "system": finding.system,
+        "customer_ref": finding.customer_ref,
+        "customer_name": finding.customer_name,
+        "subsidiary_id": finding.subsidiary_id,
+        "currency": amount.currency if amount else None,
+        "amount_at_risk_minor": amount.to_minor(rounding="ROUND_HALF_EVEN") if amount else None,
+        "base_currency": base.currency if base else None,
+        "base_amount_at_risk_minor": base.to_minor(rounding="ROUND_HALF_EVEN") if base else None,
+        "record_ids": jsonutil.dumps(list(finding.record_ids)),
+        "details": jsonutil.dumps(finding.details),
+        "last_seen_at": at,
+        "run_id": run_id,
+    }
+
+
+class QueueOps:
+    connection: Connection
+
+    def file_findings(
+        self, findings: Sequence[Finding], *, at: datetime, run_id: str | None
+    ) -> dict[str, int]:
+        """File findings; returns counts of opened, refreshed, reopened and still-ignored entries."""
+        counts = {"opened": 0, "refreshed": 0, "reopened": 0, "ignored": 0}
+        unique = {finding.fingerprint: finding for finding in findings}
+        existing: dict[str, Any] = {}
+        fingerprints = list(unique)
+        for start in range(0, len(fingerprints), 500):
+            chunk = fingerprints[start : start + 500]
+            for found in self.connection.execute(
+                select(exceptions.c.exception_id, exceptions.c.fingerprint, exceptions.c.status).where(
+                    exceptions.c.fingerprint.in_(chunk)
+                )
+            ):
+                existing[found.fingerprint] = found
+        for fingerprint, finding in unique.items():
+            values = _finding_values(finding, at, run_id)
+            row = existing.get(fingerprint)
+            if row is None:
+                exception_id = self.connection.execute(
+                    exceptions.insert()
+                    .values(fingerprint=fingerprint, status="open", first_seen_at=at, **values)
+                    .returning(exceptions.c.exception_id)
+                ).scalar_one()
+                self.add_event(exception_id, actor="tieout", action="opened", at=at, after={"status": "open"})
+                counts["opened"] += 1
+            elif row.status == "resolved":
+                self.connection.execute(
+                    update(exceptions)
+                    .where(exceptions.c.exception_id == row.exception_id)
+                    .values(status="open", resolved_at=None, **values)
+                )
+                self.add_event(
+                    row.exception_id,
+                    actor="tieout",
+                    action="reopened",
+                    at=at,
+                    before={"status": "resolved"},
+                    after={"status": "open"},
+                    note="the mismatch was found again",
+                )
+                counts["reopened"] += 1
+            else:
+                self.connection.execute(
+                    update(exceptions).where(exceptions.c.exception_id == row.exception_id).values(**values)
+                )
+                counts["ignored" if row.status == "ignored" else "refreshed"] += 1
+        return counts
+
+    def auto_resolve(self, fingerprints: Sequence[str], *, at: datetime, note: str) -> int:
+        """Resolve the open exceptions among these fingerprints: the mismatch is gone."""
+        resolved = 0
+        for start in range(0, len(fingerprints), 500):
+            chunk = list(fingerprints[start : start + 500])
+            rows = self.connection.execute(
+                select(exceptions.c.exception_id, exceptions.c.status).where(
+                    exceptions.c.fingerprint.in_(chunk), exceptions.c.status.in_(OPEN_STATUSES)
+                )
+            ).all()
+            for row in rows:
+                self.connection.execute(
+                    update(exceptions)
+                    .where(exceptions.c.exception_id == row.exception_id)
+                    .values(status="resolved", resolved_at=at)
+                )
+                self.add_event(
+                    row.exception_id,
+                    actor="tieout",
+                    action="auto_resolved",
+                    at=at,
+                    before={"status": row.status},
+                    after={"status": "resolved"},
+                    note=note,
+                )
+                resolved += 1
+        return resolved
+
+    def add_event(
+        self,
+        exception_id: int,
+        *,
+        actor: str,
+        action: str,
+        at: datetime,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        note: str | None = None,
+    ) -> None:
+        self.connection.execute(
+            exception_events.insert().values(
+                exception_id=exception_id,
+                at=at,
+                actor=actor,
+                action=action,
+                before=jsonutil.dumps(before) if before is not None else None,
+                after=jsonutil.dumps(after) if after is not None else None,
+                note=note,
+            )
+        )
+
+    def get_exception(self, exception_id: int) -> StoredException | None:
+        row = self.connection.execute(
+            select(exceptions).where(exceptions.c.exception_id == exception_id)
+        ).first()
+        return None if row is None else _stored(row)
+
+    def get_exception_by_fingerprint(self, fingerprint: str) -> StoredException | None:
+        row = self.connection.execute(
+            select(exceptions).where(exceptions.c.fingerprint == fingerprint)
+        ).first()
+        return None if row is None else _stored(row)
+
+    def list_exceptions(
+        self, *, status: Sequence[str] | None = None, rule_code: str | None = None, limit: int = 100
+    ) -> list[StoredException]:
+        query = select(exceptions).order_by(exceptions.c.exception_id).limit(limit)
+        if status:
+            query = query.where(exceptions.c.status.in_(list(status)))
+        if rule_code is not None:
+            query = query.where(exceptions.c.rule_code == rule_code)
+        return [_stored(row) for row in self.connection.execute(query)]
+
+    def events_for(self, exception_id: int) -> list[AuditEvent]:
+        rows = self.connection.execute(
+            select(exception_events)
+            .where(exception_events.c.exception_id == exception_id)
+            .order_by(exception_events.c.event_id)
+        )
+        return [
+            AuditEvent(
+                event_id=row.event_id,
+                exception_id=row.exception_id,
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                before=jsonutil.loads(row.before) if row.before else None,
+                after=jsonutil.loads(row.after) if row.after else None,
+                note=row.note,
+            )
+            for row in rows
+        ]
+
+    def count_open_by_severity(self) -> dict[str, int]:
+        rows = self.connection.execute(
+            select(exceptions.c.severity, func.count())
+            .where(exceptions.c.status.in_(OPEN_STATUSES))
+            .group_by(exceptions.c.severity)
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+
+def _stored(row: Any) -> StoredException:
+    return StoredException(
+        exception_id=row.exception_id,
+        fingerprint=row.fingerprint,
+        rule_code=row.rule_code,
+        title=row.title,
+        explanation=row.explanation,
+        severity=row.severity,
+        status=row.status,
+        assignee=row.assignee,
+        system=row.system,
+        customer_ref=row.customer_ref,
+        customer_name=row.customer_name,
+        subsidiary_id=row.subsidiary_id,
+        currency=row.currency,
+        amount_at_risk_minor=row.amount_at_risk_minor,
+        record_ids=jsonutil.loads(row.record_ids),
+        details=jsonutil.loads(row.details),
+        first_seen_at=row.first_seen_at,
+        last_seen_at=row.last_seen_at,
+        resolved_at=row.resolved_at,
+    )

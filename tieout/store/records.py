@@ -1,0 +1,212 @@
+"""Raw records as pulled, canonical records as mapped, and the cross-system id crosswalk."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from tieout import jsonutil
+from tieout.model import RECORD_TYPES, CanonicalRecord
+from tieout.money import Money
+from tieout.store.schema import canonical_records, crosswalk, raw_records
+from tieout.store.upsert import upsert_rows
+
+
+@dataclass(frozen=True)
+class StoredRaw:
+    system: str
+    stream: str
+    source_id: str
+    updated_at: datetime | None
+    payload: dict[str, Any]
+    deleted: bool
+    mapping_error: str | None
+
+
+def _total_minor(record: CanonicalRecord) -> int | None:
+    """The headline amount in minor units, kept in its own column for set-based rules."""
+    for name in ("total", "gross", "amount"):
+        value = getattr(record, name, None)
+        if isinstance(value, Money):
+            return value.to_minor(rounding="ROUND_HALF_EVEN")
+    return None
+
+
+def encode_canonical(record: CanonicalRecord, *, stream: str, stored_at: datetime) -> dict[str, Any]:
+    payload = record.model_dump(mode="json")
+    return {
+        "record_id": record.record_id,
+        "kind": record.kind,
+        "system": record.system,
+        "native_id": record.native_id,
+        "source_stream": stream,
+        "customer_native_id": getattr(record, "customer_id", None),
+        "currency": getattr(record, "currency", None),
+        "total_minor": _total_minor(record),
+        "payload": jsonutil.dumps(payload),
+        "content_hash": jsonutil.content_hash(payload),
+        "deleted": record.deleted,
+        "updated_at": record.updated_at,
+        "stored_at": stored_at,
+    }
+
+
+def decode_canonical(kind: str, payload: str) -> CanonicalRecord:
+    return RECORD_TYPES[kind].model_validate(jsonutil.loads(payload))
+
+
+class RecordOps:
+    connection: Connection
+
+    def upsert_raw(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Rows with system, stream, source_id, updated_at, payload (dict), deleted, pulled_at, run_id."""
+        encoded = []
+        for row in rows:
+            payload_text = jsonutil.dumps(row["payload"])
+            encoded.append(
+                {
+                    **row,
+                    "payload": payload_text,
+                    "content_hash": jsonutil.content_hash(row["payload"]),
+                    "mapping_error": row.get("mapping_error"),
+                }
+            )
+        upsert_rows(
+            self.connection,
+            raw_records,
+            encoded,
+            key_columns=("system", "stream", "source_id"),
+        )
+
+    def get_raw(self, system: str, stream: str, source_id: str) -> StoredRaw | None:
+        row = self.connection.execute(
+            select(raw_records).where(
+                and_(
+                    raw_records.c.system == system,
+                    raw_records.c.stream == stream,
+                    raw_records.c.source_id == source_id,
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return StoredRaw(
+            system=row.system,
+            stream=row.stream,
+            source_id=row.source_id,
+            updated_at=row.updated_at,
+            payload=jsonutil.loads(row.payload),
+            deleted=row.deleted,
+            mapping_error=row.mapping_error,
+        )
+
+    def count_raw(self, system: str | None = None, stream: str | None = None) -> int:
+        query = select(func.count()).select_from(raw_records)
+        if system is not None:
+            query = query.where(raw_records.c.system == system)
+        if stream is not None:
+            query = query.where(raw_records.c.stream == stream)
+        return int(self.connection.execute(query).scalar_one())
+
+    def iter_raw_ids(self, system: str, stream: str) -> Iterator[str]:
+        query = (
+            select(raw_records.c.source_id)
+            .where(and_(raw_records.c.system == system, raw_records.c.stream == stream))
+            .order_by(raw_records.c.source_id)
+        )
+        for row in self.connection.execute(query):
+            yield row.source_id
+
+    def upsert_canonical(self, records: Iterable[tuple[CanonicalRecord, str]], stored_at: datetime) -> None:
+        """Store (record, source stream) pairs; unchanged records are left untouched."""
+        rows = [encode_canonical(record, stream=stream, stored_at=stored_at) for record, stream in records]
+        upsert_rows(
+            self.connection,
+            canonical_records,
+            rows,
+            key_columns=("record_id",),
+            changed_when="content_hash",
+        )
+
+    def get_canonical(self, record_id: str) -> CanonicalRecord | None:
+        row = self.connection.execute(
+            select(canonical_records.c.kind, canonical_records.c.payload).where(
+                canonical_records.c.record_id == record_id
+            )
+        ).first()
+        return None if row is None else decode_canonical(row.kind, row.payload)
+
+    def iter_canonical(self, kind: str, system: str | None = None) -> Iterator[CanonicalRecord]:
+        query = select(canonical_records.c.kind, canonical_records.c.payload).where(
+            canonical_records.c.kind == kind
+        )
+        if system is not None:
+            query = query.where(canonical_records.c.system == system)
+        for row in self.connection.execute(query.order_by(canonical_records.c.record_id)):
+            yield decode_canonical(row.kind, row.payload)
+
+    def link(
+        self, kind: str, members: Sequence[tuple[str, str]], *, established_by: str, at: datetime
+    ) -> str:
+        """Record that (system, native_id) pairs are one `kind` entity; returns its entity id.
+
+        Members already linked keep their entity; when members belong to different entities,
+        they are merged into the oldest-linked one.
+        """
+        conditions = [
+            and_(crosswalk.c.kind == kind, crosswalk.c.system == system, crosswalk.c.native_id == native_id)
+            for system, native_id in members
+        ]
+        existing = self.connection.execute(
+            select(crosswalk.c.entity_id, crosswalk.c.system, crosswalk.c.native_id)
+            .where(or_(*conditions))
+            .order_by(crosswalk.c.crosswalk_id)
+        ).all()
+        entity_id = existing[0].entity_id if existing else uuid.uuid4().hex
+        others = {row.entity_id for row in existing} - {entity_id}
+        if others:
+            self.connection.execute(
+                update(crosswalk).where(crosswalk.c.entity_id.in_(others)).values(entity_id=entity_id)
+            )
+        known = {(row.system, row.native_id) for row in existing}
+        new_rows = [
+            {
+                "entity_id": entity_id,
+                "kind": kind,
+                "system": system,
+                "native_id": native_id,
+                "established_by": established_by,
+                "established_at": at,
+            }
+            for system, native_id in dict.fromkeys(members)
+            if (system, native_id) not in known
+        ]
+        upsert_rows(
+            self.connection,
+            crosswalk,
+            new_rows,
+            key_columns=("kind", "system", "native_id"),
+            update_columns=(),
+        )
+        return entity_id
+
+    def linked_ids(self, kind: str, system: str, native_id: str) -> dict[str, str]:
+        """Every system's native id for the entity this record belongs to (its own included)."""
+        entity = (
+            select(crosswalk.c.entity_id)
+            .where(
+                and_(
+                    crosswalk.c.kind == kind, crosswalk.c.system == system, crosswalk.c.native_id == native_id
+                )
+            )
+            .scalar_subquery()
+        )
+        rows = self.connection.execute(
+            select(crosswalk.c.system, crosswalk.c.native_id).where(crosswalk.c.entity_id == entity)
+        ).all()
+        return {row.system: row.native_id for row in rows}
