@@ -32,7 +32,7 @@ from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.connectors.registry import installed_connectors
 from tieout.errors import ConfigError, ConnectorError, StoreError, TieoutError
 from tieout.runner import PageProgress, SyncService
-from tieout.store import Store
+from tieout.store import RunRecord, Store
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_CONFIG, EXIT_STORE, EXIT_CONNECTOR = 0, 1, 2, 3, 4
 
@@ -91,13 +91,13 @@ def _errors_to_exit_codes() -> Iterator[None]:
     except ConfigError as exc:
         err.print(f"[bold red]configuration problems ({len(exc.problems)}):[/]")
         for problem in exc.problems:
-            err.print(f"  {problem}", markup=False, highlight=False)
+            err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CONFIG) from None
     except StoreError as exc:
-        err.print(f"[bold red]state store:[/] {exc}", highlight=False)
+        err.print(f"[bold red]state store:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_STORE) from None
     except ConnectorError as exc:
-        err.print(f"[bold red]connector:[/] {exc}", highlight=False)
+        err.print(f"[bold red]connector:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CONNECTOR) from None
 
 
@@ -182,7 +182,7 @@ def db_upgrade() -> None:
 @connectors_app.command("list")
 def connectors_list(as_json: JsonOption = False) -> None:
     """List the installed connectors (tieout's own and third-party ones) and their streams."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for item in installed_connectors():
         streams = [spec.name for spec in item.connector.streams] if item.connector else []
         rows.append(
@@ -262,7 +262,7 @@ def sync(
     else:
         if not results:
             out.print("nothing to sync: no system is enabled in the configuration")
-        table = Table("system", "stream", "status", "pulled", "mapped", "failed", "api calls", "error")
+        table = Table("system", "stream", "status", "pulled", "mapped", "failed", "api calls")
         for result in results:
             colour = "green" if result.status == "succeeded" else "red"
             table.add_row(
@@ -273,10 +273,12 @@ def sync(
                 str(result.mapped),
                 str(result.failed),
                 str(result.api_calls),
-                result.error or "",
             )
         if results:
             out.print(table)
+        for result in results:
+            if result.error:
+                out.print(f"{result.system} {result.stream}: {result.error}", highlight=False, soft_wrap=True)
     if any(result.status != "succeeded" for result in results):
         raise typer.Exit(EXIT_RUN_FAILED)
 
@@ -288,12 +290,12 @@ def status(as_json: JsonOption = False) -> None:
         config, store = _open()
         with store.transaction() as tx:
             cursors = {(item.system, item.stream): item for item in tx.list_cursors()}
-            last_runs: dict[tuple[str, str], Any] = {}
-            for run in tx.list_runs(limit=500):
-                if run.system and run.stream and (run.system, run.stream) not in last_runs:
-                    last_runs[(run.system, run.stream)] = run
+            last_runs: dict[tuple[str, str], RunRecord] = {}
+            for recent in tx.list_runs(limit=500):
+                if recent.system and recent.stream and (recent.system, recent.stream) not in last_runs:
+                    last_runs[(recent.system, recent.stream)] = recent
             open_by_severity = tx.count_open_by_severity()
-    streams = []
+    streams: list[dict[str, Any]] = []
     for key in sorted(set(cursors) | set(last_runs)):
         run = last_runs.get(key)
         cursor = cursors.get(key)
@@ -340,4 +342,3 @@ def main(argv: list[str] | None = None) -> None:
     except TieoutError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise SystemExit(EXIT_RUN_FAILED) from None
-

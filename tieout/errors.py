@@ -55,7 +55,7 @@ class ConfigError(TieoutError):
     """The configuration is invalid; `problems` lists every one found, not just the first."""
 
     def __init__(self, problems: list[ConfigProblem]) -> None:
-        self.problems = problems
+        self.problems = sorted(problems, key=lambda problem: (problem.file, problem.line or 0))
         super().__init__("\n".join(str(problem) for problem in problems))
 
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from tieout.config import SystemSettings, TieoutConfig
-from tieout.connectors.base import Connector, Page, StreamSpec
+from tieout.connectors.base import CallBudget, Connector, Page, StreamSpec
 from tieout.connectors.http import redact
 from tieout.connectors.registry import connector_class
 from tieout.errors import ConfigError, ConfigProblem, MappingError, RunInterrupted, TieoutError
@@ -140,7 +140,8 @@ class SyncService:
             settings = self._enabled_system(system)
             connector_type = connector_class(settings.connector)
             assert settings.settings is not None
-            self._connectors[system] = connector_type(settings.settings)
+            budget = CallBudget(system, settings.max_calls_per_run)
+            self._connectors[system] = connector_type(settings.settings, budget=budget)
         return self._connectors[system]
 
     def _enabled_system(self, system: str) -> SystemSettings:

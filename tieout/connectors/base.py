@@ -16,6 +16,7 @@ so nothing above this package imports httpx, requests or a vendor SDK.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tieout.errors import ConnectorError
+from tieout.errors import BudgetExhausted, ConnectorError
 from tieout.mappings.context import MappingContext
 from tieout.model import CanonicalRecord
 
@@ -75,6 +76,35 @@ class PushResult:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+class CallBudget:
+    """A cap on API calls (per run, or what is left of a vendor's daily allocation)."""
+
+    def __init__(self, system: str, max_calls: int | None = None) -> None:
+        self.system = system
+        self.max_calls = max_calls
+        self.used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.max_calls is None else max(0, self.max_calls - self.used)
+
+    def spend(self, calls: int = 1) -> None:
+        with self._lock:
+            if self.max_calls is not None and self.used + calls > self.max_calls:
+                raise BudgetExhausted(
+                    f"call budget of {self.max_calls} spent; stopping before the next call",
+                    system=self.system,
+                )
+            self.used += calls
+
+    def limit_to(self, remaining_calls: int) -> None:
+        """Shrink the budget to what the vendor says is left (never grow it)."""
+        with self._lock:
+            cap = self.used + max(0, remaining_calls)
+            self.max_calls = cap if self.max_calls is None else min(self.max_calls, cap)
+
+
 class ConnectorSettings(BaseModel):
     """Base of every connector's settings model: unknown keys are configuration mistakes."""
 
@@ -89,10 +119,14 @@ class Connector(ABC):
     settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
     streams: ClassVar[tuple[StreamSpec, ...]] = ()
 
-    def __init__(self, settings: ConnectorSettings) -> None:
+    def __init__(self, settings: ConnectorSettings, *, budget: CallBudget | None = None) -> None:
         self.settings = settings
-        self.api_calls = 0
+        self.budget = budget or CallBudget(self.name)
+
+    @property
+    def api_calls(self) -> int:
         """Every request attempt made so far, retries included; the runner reads it per page."""
+        return self.budget.used
 
     @classmethod
     def stream(cls, name: str) -> StreamSpec:

@@ -11,7 +11,6 @@ the session knows its secrets and blanks them out of anything it raises.
 from __future__ import annotations
 
 import email.utils
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -22,9 +21,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_random_exponential
 
 from tieout import jsonutil
+from tieout.connectors.base import CallBudget
 from tieout.errors import (
     AuthenticationError,
-    BudgetExhausted,
     ConflictError,
     ConnectorError,
     MalformedResponse,
@@ -37,35 +36,6 @@ from tieout.errors import (
 )
 
 REDACTED = "***"
-
-
-class CallBudget:
-    """A cap on API calls (per run, or what is left of a vendor's daily allocation)."""
-
-    def __init__(self, system: str, max_calls: int | None = None) -> None:
-        self.system = system
-        self.max_calls = max_calls
-        self.used = 0
-        self._lock = threading.Lock()
-
-    @property
-    def remaining(self) -> int | None:
-        return None if self.max_calls is None else max(0, self.max_calls - self.used)
-
-    def spend(self, calls: int = 1) -> None:
-        with self._lock:
-            if self.max_calls is not None and self.used + calls > self.max_calls:
-                raise BudgetExhausted(
-                    f"call budget of {self.max_calls} spent; stopping before the next call",
-                    system=self.system,
-                )
-            self.used += calls
-
-    def limit_to(self, remaining_calls: int) -> None:
-        """Shrink the budget to what the vendor says is left (never grow it)."""
-        with self._lock:
-            cap = self.used + max(0, remaining_calls)
-            self.max_calls = cap if self.max_calls is None else min(self.max_calls, cap)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -157,7 +127,6 @@ class HttpSession:
         self.secrets = [secret for secret in secrets if secret]
         self.budget = budget or CallBudget(system)
         self.max_attempts = max_attempts
-        self.api_calls = 0
         self._wait = _wait_strategy(backoff_base_seconds, backoff_max_seconds)
         self._message_from_body = message_from_body
         self.client = httpx.Client(
@@ -194,7 +163,6 @@ class HttpSession:
 
     def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         self.budget.spend()
-        self.api_calls += 1
         try:
             response = self.client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:

@@ -7,6 +7,7 @@ system the same way: one module, its mappings, and one entry point naming the cl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from importlib.metadata import entry_points
 
 from tieout.connectors.base import Connector
@@ -49,7 +50,22 @@ def installed_connectors() -> list[InstalledConnector]:
     return found
 
 
+def _import_reference(reference: str) -> type[Connector]:
+    """`package.module:ClassName`: a connector under development, before it has an entry point."""
+    module_name, _, attribute = reference.partition(":")
+    try:
+        loaded = getattr(import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConnectorError(f"cannot import connector {reference!r}: {exc}") from None
+    if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
+        raise ConnectorError(f"{reference!r} is not a tieout Connector subclass")
+    return loaded
+
+
 def connector_class(name: str) -> type[Connector]:
+    """The connector registered under `name`, or the class a `module:Class` reference names."""
+    if ":" in name:
+        return _import_reference(name)
     for installed in installed_connectors():
         if installed.name == name:
             if installed.connector is None:

@@ -1,0 +1,5 @@
+"""`python -m tieout` runs the CLI."""
+
+from tieout.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Test helpers tieout ships for connector authors: the connector contract suite."""
