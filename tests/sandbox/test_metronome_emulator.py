@@ -11,7 +11,7 @@ import httpx
 import metronome
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent))
 from metronome_fixtures import World, seed_price_book, unique, world
 
 from tieout.sandbox.metronome import MetronomeState, build_app

@@ -11,10 +11,11 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import metronome
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent))
 from metronome_fixtures import WebhookReceiver, World, receiver, seed_price_book, world
 
 from tieout.sandbox.metronome.wire import CREDIT_TYPE_ID_BY_CURRENCY, ApiError
@@ -179,38 +180,38 @@ def test_draft_finalizes_after_grace_and_sends_signed_webhook(
     world: World, receiver: WebhookReceiver
 ) -> None:
     secret = "whsec-local-test"
-    world.state.configure_webhooks(receiver.start(), secret)
+    admin = httpx.put(
+        f"{world.server.base_url}/__sandbox/metronome/webhooks",
+        json={"url": receiver.start(), "secret": secret},
+    )
     customer = world.state.create_customer("Webhooks")
-    start = world.clock.now() - timedelta(days=30)
     draft = world.state.create_invoice(
         customer["id"],
-        start_timestamp=start,
+        start_timestamp=world.clock.now() - timedelta(days=30),
         end_timestamp=world.clock.now() - timedelta(hours=1),
         line_items=[{"name": "API calls", "quantity": 10, "unit_price": 100}],
     )
+    invoices = world.client.v1.customers.invoices
     try:
         world.state.update_draft_invoice(
             draft["id"], line_items=[{"name": "API calls", "quantity": 12, "unit_price": 100}]
         )
-        still_draft = world.client.v1.customers.invoices.retrieve(
-            customer_id=customer["id"], invoice_id=draft["id"]
-        )
+        still_draft = invoices.retrieve(customer_id=customer["id"], invoice_id=draft["id"]).data
         world.clock.advance(timedelta(hours=24))
-        finalized = world.client.v1.customers.invoices.retrieve(
-            customer_id=customer["id"], invoice_id=draft["id"]
-        )
+        world.client.v1.customers.retrieve(customer_id=customer["id"])
         delivered = receiver.received.get(timeout=10)
-        notification = _verified(delivered, secret)
-        sent_at = parsedate_to_datetime(delivered.headers["date"])
+        finalized = invoices.retrieve(customer_id=customer["id"], invoice_id=draft["id"]).data
         with pytest.raises(ApiError):
             world.state.update_draft_invoice(draft["id"], line_items=[])
     finally:
         world.clock.freeze(world.clock.now() - timedelta(hours=24))
         world.state.configure_webhooks(None)
+    notification = _verified(delivered, secret)
 
-    assert (still_draft.data.status, still_draft.data.total) == ("DRAFT", 1200)
-    assert finalized.data.status == "FINALIZED"
-    assert sent_at == world.clock.now() + timedelta(hours=24)
+    assert admin.status_code == 200 and admin.json()["secret"] == secret
+    assert (still_draft.status, still_draft.total) == ("DRAFT", 1200)
+    assert (finalized.status, finalized.total) == ("FINALIZED", 1200)
+    assert parsedate_to_datetime(delivered.headers["date"]) == world.clock.now() + timedelta(hours=24)
     assert notification["type"] == "invoice.finalized"
     assert notification["properties"]["invoice_id"] == draft["id"]
     assert notification["properties"]["customer_id"] == customer["id"]

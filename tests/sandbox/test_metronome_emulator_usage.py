@@ -10,7 +10,7 @@ from typing import Any
 import metronome
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent))
 from metronome_fixtures import NOW, World, unique, world
 
 __all__ = ["world"]

@@ -1,12 +1,15 @@
 """The Metronome emulator as an ASGI app: routes, bearer-token auth, fault injection.
 
 Requests need `Authorization: Bearer <token>` with a token the state knows, else 401 with
-Metronome's `{"message": ...}` body. The app is wrapped in the sandbox `FaultMiddleware`, whose
+Metronome's `{"message": ...}` body. Sandbox administration lives under `/__sandbox/` and needs
+no token, like the fault admin endpoint: `GET|PUT /__sandbox/metronome/webhooks` reads or sets
+the webhook destination `{"url": ..., "secret": ...}` (Metronome configures it in its dashboard). The app is wrapped in the sandbox `FaultMiddleware`, whose
 injected faults are rendered in the same shape: 429 with `Retry-After`, 500 for server errors.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -14,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from tieout.sandbox.faults import (
     ASGIApp,
@@ -27,6 +31,8 @@ from tieout.sandbox.faults import (
 )
 from tieout.sandbox.metronome.routes import routes
 from tieout.sandbox.metronome.state import MetronomeState
+
+ADMIN_PREFIX = "/__sandbox/"
 
 
 def render_error(kind: FaultKind, retry_after_seconds: float) -> ErrorResponse:
@@ -45,7 +51,7 @@ class BearerAuth:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not scope["path"].startswith(ADMIN_PREFIX):
             headers = dict(scope["headers"])
             scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
             if scheme.lower() != "bearer" or token.strip() not in self.state.api_tokens:
@@ -53,6 +59,20 @@ class BearerAuth:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def _webhook_admin(state: MetronomeState, request: Request) -> Response:
+    if request.method == "PUT":
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("url"), str | None):
+            return JSONResponse({"message": 'body must be {"url": string or null, "secret"?: string}'}, 400)
+        if not isinstance(body.get("secret"), str | None):
+            return JSONResponse({"message": "secret must be a string"}, status_code=400)
+        state.configure_webhooks(body.get("url"), body.get("secret"))
+    return JSONResponse({"url": state.webhooks.url, "secret": state.webhooks.secret})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -63,7 +83,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def build_app(state: MetronomeState, injector: FaultInjector | None = None) -> ASGIApp:
     """The Metronome API over `state`, with faults from `injector` (none by default)."""
-    app = Starlette(routes=routes(state), exception_handlers={HTTPException: _http_error})
+
+    async def webhook_admin(request: Request) -> Response:
+        return await _webhook_admin(state, request)
+
+    admin = Route(f"{ADMIN_PREFIX}metronome/webhooks", webhook_admin, methods=["GET", "PUT"])
+    app = Starlette(routes=[*routes(state), admin], exception_handlers={HTTPException: _http_error})
     return FaultMiddleware(BearerAuth(app, state), injector or FaultInjector(), render_error)
 
 

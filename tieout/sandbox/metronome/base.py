@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,8 +58,7 @@ class InvoiceIndex:
     start: datetime | None
     end: datetime | None
     issued: datetime | None
-    updated: datetime
-    sort_key: str = field(default="")
+    sort_key: str
 
 
 class StateBase:

@@ -114,9 +114,7 @@ class InvoicesMixin(StateBase):
             record.update({k: v for k, v in extra.items() if v is not None})
             self._set_lines(record, line_items)
             self.invoices[invoice_id] = record
-            self.invoice_index[invoice_id] = InvoiceIndex(
-                start, end, issued, self.now(), self._sort_key(record)
-            )
+            self.invoice_index[invoice_id] = InvoiceIndex(start, end, issued, self._sort_key(record))
             self.invoices_by_customer.setdefault(customer_id, []).append(invoice_id)
             if status == "DRAFT":
                 self.schedule_finalization(invoice_id, end)
@@ -143,9 +141,6 @@ class InvoicesMixin(StateBase):
             raise not_found(f"invoice {invoice_id} not found")
         return record
 
-    def _touch(self, record: Record) -> None:
-        self.invoice_index[record["id"]].updated = self.now()
-
     def update_draft_invoice(self, invoice_id: str, *, line_items: list[Record]) -> Record:
         """Replace a DRAFT's lines, as usage arriving during the period does."""
         with self.lock:
@@ -153,7 +148,6 @@ class InvoicesMixin(StateBase):
             if record["status"] != "DRAFT":
                 raise bad_request(f"invoice {invoice_id} is {record['status']} and can no longer change")
             self._set_lines(record, line_items)
-            self._touch(record)
             return record
 
     def finalize_invoice(self, invoice_id: str, *, issued_at: Any = None) -> Record:
@@ -172,7 +166,6 @@ class InvoicesMixin(StateBase):
         with self.lock:
             record = self.invoice_record(invoice_id)
             record["status"] = status
-            self._touch(record)
             if status == "FINALIZED":
                 self._notify_finalized(record)
             return record
@@ -189,7 +182,6 @@ class InvoicesMixin(StateBase):
         with self.lock:
             record = self.invoice_record(invoice_id)
             record["external_invoice"] = external_invoice_record(external_invoice)
-            self._touch(record)
             error = (external_invoice or {}).get("billing_provider_error")
             if error:
                 self.webhooks.emit(
@@ -216,7 +208,6 @@ class InvoicesMixin(StateBase):
         with self.lock:
             record = self.invoice_record(invoice_id)
             record["revenue_system_invoices"] = [dict(e) for e in revenue_system_invoices]
-            self._touch(record)
             return record
 
     def finalize_due_invoices(self) -> list[str]:

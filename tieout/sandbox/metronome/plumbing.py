@@ -1,7 +1,8 @@
 """Request and response plumbing for the Metronome emulator's HTTP handlers.
 
-Handlers are plain functions `(state, request) -> Response`; `endpoint` turns one into a
-Starlette endpoint that answers `ApiError` with Metronome's `{"message": ...}` body. Query
+Handlers are coroutines `(state, request) -> Response`; `endpoint` turns one into a Starlette
+endpoint that runs it under the state lock and answers `ApiError` with Metronome's
+`{"message": ...}` body. Query
 strings follow the SDK's conventions: arrays are comma-separated, booleans are `true`/`false`.
 """
 
@@ -22,8 +23,15 @@ Handler = Callable[[MetronomeState, Request], Awaitable[Response]]
 
 def endpoint(state: MetronomeState, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
+        # Read the body first (Starlette caches it), so the handler never suspends and can run
+        # under the state lock: responses render their JSON before a seeding thread changes it.
+        await request.body()
+        # Drafts whose grace period has passed by the sandbox clock finalize before any answer,
+        # as Metronome finalizes them on its own schedule.
+        state.finalize_due_invoices()
         try:
-            return await handler(state, request)
+            with state.lock:
+                return await handler(state, request)
         except ApiError as error:
             return JSONResponse(error.body(), status_code=error.status)
 

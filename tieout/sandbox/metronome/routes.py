@@ -110,7 +110,6 @@ async def customer_billable_metrics(state: MetronomeState, request: Request) -> 
 
 
 async def list_invoices(state: MetronomeState, request: Request) -> Response:
-    state.finalize_due_invoices()
     query = request.query_params
     rows, cursor = state.list_invoices(
         request.path_params["customer_id"],
@@ -130,7 +129,6 @@ async def list_invoices(state: MetronomeState, request: Request) -> Response:
 
 
 async def get_invoice(state: MetronomeState, request: Request) -> Response:
-    state.finalize_due_invoices()
     with state.lock:
         record = state.invoice_record(request.path_params["invoice_id"], request.path_params["customer_id"])
     if query_bool(request, "skip_zero_qty_line_items"):
