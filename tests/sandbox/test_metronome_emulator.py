@@ -397,3 +397,48 @@ def test_sdk_works_over_tls(tmp_path: Path) -> None:
             fetched = client.v1.customers.retrieve(customer_id=created.id).data
     assert server.base_url.startswith("https://")
     assert fetched.name == "Over TLS"
+
+
+def test_contract_links_billing_and_revenue_configurations(world: World) -> None:
+    client = world.client
+    customer = client.v1.customers.create(
+        name="Crosswalk",
+        customer_billing_provider_configurations=[
+            {
+                "billing_provider": "stripe",
+                "delivery_method": "direct_to_billing_provider",
+                "configuration": {"stripe_customer_id": "cus_XW"},
+            }
+        ],
+        customer_revenue_system_configurations=[
+            {
+                "provider": "netsuite",
+                "delivery_method": "direct_to_billing_provider",
+                "configuration": {"netsuite_customer_id": "4411"},
+            }
+        ],
+    ).data
+    stripe_config = client.v1.customers.retrieve_billing_configurations(customer_id=customer.id).data[0]
+    created = client.v1.contracts.create(
+        customer_id=customer.id,
+        starting_at="2025-01-01T00:00:00Z",
+        billing_provider_configuration={"billing_provider_configuration_id": stripe_config.id},
+        revenue_system_configuration={
+            "provider": "netsuite",
+            "delivery_method": "direct_to_billing_provider",
+        },
+        salesforce_opportunity_id="006XW",
+    ).data
+    contract = client.v2.contracts.retrieve(customer_id=customer.id, contract_id=created.id).data
+
+    assert contract.customer_billing_provider_configuration is not None
+    assert contract.customer_billing_provider_configuration.configuration == {"stripe_customer_id": "cus_XW"}
+    revenue = (contract.revenue_system_configuration_schedule or [])[0].revenue_system_configuration
+    assert revenue is not None and revenue.configuration == {"netsuite_customer_id": "4411"}
+    assert contract.salesforce_opportunity_id == "006XW"
+    with pytest.raises(metronome.BadRequestError):
+        client.v1.contracts.create(
+            customer_id=customer.id,
+            starting_at="2025-01-01T00:00:00Z",
+            billing_provider_configuration={"billing_provider": "netsuite", "delivery_method": "aws_sqs"},
+        )

@@ -74,9 +74,20 @@ def test_ingested_usage_aggregates_by_metric(world: World) -> None:
 
     values = {kind: daily(world, customer.id, metric_id)[0].value for kind, metric_id in ids.items()}
     hourly = daily(world, customer.id, ids["SUM"], "HOUR")
+    five_days = list(
+        world.client.v1.usage.list(
+            starting_on=DAY,
+            ending_before=DAY + timedelta(days=5),
+            window_size="HOUR",
+            customer_ids=[customer.id],
+            billable_metrics=[{"id": ids["SUM"]}],
+        )
+    )
 
     assert values == {"COUNT": 3, "SUM": 23, "MAX": 11, "UNIQUE": 2}
     assert len(hourly) == 24
+    assert sum(row.value or 0 for row in five_days) == 23 + 100
+    assert len(five_days) == 5 * 24
     assert {row.start_timestamp.hour: row.value for row in hourly if row.value} == {1: 12, 3: 11}
 
 

@@ -335,7 +335,10 @@ class ContractsMixin(InvoicesMixin):
         lookup = fields.get("billing_provider_configuration")
         if lookup is not None:
             config = _find_config(
-                self.billing_configs.get(record["customer_id"], []), lookup, "billing_provider"
+                self.billing_configs.get(record["customer_id"], []),
+                lookup,
+                "billing_provider",
+                "billing_provider_configuration_id",
             )
             record["customer_billing_provider_configuration"] = config
             record["billing_provider_configuration_schedule"] = [
@@ -343,16 +346,20 @@ class ContractsMixin(InvoicesMixin):
             ]
         revenue = fields.get("revenue_system_configuration")
         if revenue is not None:
-            config = _find_config(self.revenue_configs.get(record["customer_id"], []), revenue, "provider")
+            config = _find_config(
+                self.revenue_configs.get(record["customer_id"], []),
+                revenue,
+                "provider",
+                "revenue_system_configuration_id",
+            )
             record["revenue_system_configuration_schedule"] = [
                 {"revenue_system_configuration": config, "effective_at": iso(start)}
             ]
 
 
-def _find_config(configs: list[Record], lookup: Record, provider_key: str) -> Record:
-    wanted_id = lookup.get(f"{provider_key}_configuration_id") or lookup.get(
-        "billing_provider_configuration_id"
-    )
+def _find_config(configs: list[Record], lookup: Record, provider_key: str, id_key: str) -> Record:
+    """The customer's active configuration named by id, or by provider and delivery method."""
+    wanted_id = lookup.get(id_key)
     for config in configs:
         if config["archived_at"] is not None:
             continue
@@ -364,7 +371,7 @@ def _find_config(configs: list[Record], lookup: Record, provider_key: str) -> Re
             and (lookup.get("delivery_method") in (None, config["delivery_method"]))
         ):
             return config
-    raise bad_request("the customer has no matching billing provider configuration")
+    raise bad_request(f"the customer has no configuration matching {id_key.removesuffix('_id')}")
 
 
 def _statement_schedule(schedule: Any, start: datetime) -> Record:
