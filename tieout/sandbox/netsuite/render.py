@@ -14,6 +14,7 @@ from typing import Any
 
 from tieout.sandbox.netsuite import ledger
 from tieout.sandbox.netsuite.ledger import TxnDoc
+from tieout.sandbox.netsuite.masterdata import MasterData
 from tieout.sandbox.netsuite.schema import STATUS_NAMES, TYPE_NAMES
 from tieout.sandbox.netsuite.store import Store
 
@@ -98,7 +99,7 @@ def compact(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_master(
-    store: Store, table: str, record_id: int, base_url: str = "", expand: bool = True
+    store: MasterData, table: str, record_id: int, base_url: str = "", expand: bool = True
 ) -> dict[str, Any]:
     row = store.row(table, record_id)
     rest_type = REST_TYPE_OF_ITEM[row["itemtype"]] if table == "item" else REST_TYPE_OF_TABLE[table]

@@ -320,11 +320,22 @@ def _rewrite(tree: exp.Expression, sources: Sources, now: datetime) -> None:
 
 
 def _normalise_dates(node: exp.Expr, operands: list[exp.Expr], sources: Sources) -> None:
-    if not any(_column_type(o, sources)[1] in ("date", "datetime") for o in operands):
-        return
+    """Compare like with like, as Oracle insists: date strings become stored dates, bad mixes are refused."""
+    kinds = {_column_type(operand, sources)[1] for operand in operands}
     for operand in operands:
-        if isinstance(operand, exp.Literal) and operand.is_string:
+        if not isinstance(operand, exp.Literal):
+            continue
+        if kinds & {"date", "datetime"}:
+            if not operand.is_string:
+                raise invalid_query(
+                    "Search error occurred: inconsistent datatypes: expected DATE got NUMBER."
+                )
             operand.replace(exp.Literal.string(parse_date_literal(operand.this)))
+        elif kinds & {"int", "float"} and operand.is_string:
+            try:
+                float(operand.this)
+            except ValueError:
+                raise invalid_query(f"Search error occurred: invalid number '{operand.this}'.") from None
 
 
 def parse_date_literal(text: str) -> str:
