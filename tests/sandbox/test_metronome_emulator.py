@@ -15,6 +15,7 @@ sys.path.append(str(Path(__file__).resolve().parent))
 from metronome_fixtures import World, seed_price_book, unique, world
 
 from tieout.sandbox.metronome import MetronomeState, build_app
+from tieout.sandbox.metronome.wire import CREDIT_TYPE_ID_BY_CURRENCY
 from tieout.sandbox.server import EmulatorServer, SandboxCA
 
 __all__ = ["world"]
@@ -170,11 +171,11 @@ def test_rate_cards_and_rates_over_time(world: World) -> None:
     eur = client.v1.contracts.rate_cards.create(
         name=unique("EU list"),
         description="prices in euro cents",
-        fiat_credit_type_id=world.state.rate_cards[ids["rate_card"]]["fiat_credit_type"]["id"],
+        fiat_credit_type_id=CREDIT_TYPE_ID_BY_CURRENCY["EUR"],
         aliases=[{"name": unique("eu-default")}],
     ).data
     card = client.v1.contracts.rate_cards.retrieve(id=eur.id).data
-    assert card.fiat_credit_type is not None and card.fiat_credit_type.name == "USD (cents)"
+    assert card.fiat_credit_type is not None and card.fiat_credit_type.name == "EUR (cents)"
     assert eur.id in [c.id for c in client.v1.contracts.rate_cards.list()]
 
     flat = client.v1.contracts.rate_cards.rates.add(
@@ -202,9 +203,12 @@ def test_rate_cards_and_rates_over_time(world: World) -> None:
     march = list(client.v1.contracts.rate_cards.rates.list(rate_card_id=eur.id, at="2025-03-15T00:00:00Z"))
 
     assert flat.rate_type == "FLAT" and flat.price == 30
+    assert flat.credit_type is not None and flat.credit_type.name == "EUR (cents)"
     assert [(r.rate.rate_type, r.rate.price) for r in january] == [("FLAT", 30)]
     assert january[0].ending_before is not None and january[0].product_name == "API calls"
     assert [t.price for t in march[0].rate.tiers or []] == [30, 20]
+    assert client.v1.contracts.rate_cards.archive(id=eur.id).data.id == eur.id
+    assert eur.id not in [c.id for c in client.v1.contracts.rate_cards.list()]
     with pytest.raises(metronome.BadRequestError):
         client.v1.contracts.rate_cards.rates.add(
             rate_card_id=eur.id,

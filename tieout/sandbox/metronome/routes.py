@@ -231,7 +231,8 @@ async def get_rate_card(state: MetronomeState, request: Request) -> Response:
 async def list_rate_cards(state: MetronomeState, request: Request) -> Response:
     with state.lock:
         rows = [state.rate_cards[r] for r in state.rate_card_order]
-    return page(*offset_page(rows, request))
+    # The list shape has no archived_at, so archived rate cards are left out of it.
+    return page(*offset_page([row for row in rows if "archived_at" not in row], request))
 
 
 async def archive_rate_card(state: MetronomeState, request: Request) -> Response:
