@@ -5,13 +5,18 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from openapi_core import OpenAPI
+from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+from openapi_core.exceptions import OpenAPIError
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -74,6 +79,7 @@ class Org:
             Type="Renewal",
         )["Id"]
         self.lost = state.create_opportunity(self.acme, "Acme add-on", "Closed Lost", date(2026, 1, 15))["Id"]
+        state.create_contact(self.acme, "Hopper", FirstName="Grace", Email="grace@acme.example")
         self.contract = state.create_contract(self.acme, date(2026, 3, 1), 12, status="Activated")["Id"]
         self.order = state.create_order(self.acme, date(2026, 3, 1), contract_id=self.contract)["Id"]
         state.add_order_item(self.order, self.platform_usd, 12, unit_price=800)
@@ -537,3 +543,106 @@ def test_describe_lists_types_and_external_ids(sf: Salesforce) -> None:
     assert opportunity["IsWon"]["type"] == "boolean" and opportunity["IsWon"]["createable"] is False
     assert opportunity["CloseDate"]["type"] == "date" and opportunity["CreatedDate"]["type"] == "datetime"
     assert "Closed Won" in [v["value"] for v in opportunity["StageName"]["picklistValues"]]
+
+
+SPEC_PATH = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "specs"
+    / "salesforce"
+    / "sobjects-rest-oas3-v59.0.opensdks.json"
+)
+SF_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$"
+SPEC_OBJECTS = (
+    "Account",
+    "Contact",
+    "Opportunity",
+    "OpportunityLineItem",
+    "Product2",
+    "PricebookEntry",
+    "Contract",
+    "Order",
+    "OrderItem",
+)
+
+
+def _relax(node: Any) -> None:
+    """Every property nullable (the spec marks none, Salesforce sends null for empty fields), and
+    Salesforce's own datetime spelling (+0000, not RFC 3339's +00:00) checked by pattern instead."""
+    if isinstance(node, dict):
+        for child in (node.get("properties") or {}).values():
+            if isinstance(child, dict):
+                child["nullable"] = True
+                if child.get("format") == "date-time":
+                    del child["format"]
+                    child["pattern"] = SF_DATETIME
+        for value in node.values():
+            _relax(value)
+    elif isinstance(node, list):
+        for value in node:
+            _relax(value)
+
+
+@pytest.fixture(scope="module")
+def openapi(server: EmulatorServer) -> Any:
+    if not SPEC_PATH.exists():
+        pytest.skip(f"Salesforce v59 spec not found at {SPEC_PATH}")
+    spec = json.loads(SPEC_PATH.read_text())
+    wanted = {"/sobjects", "/sobjects/{sObject}/describe"}
+    wanted |= {f"/sobjects/{name}{suffix}" for name in SPEC_OBJECTS for suffix in ("", "/{id}")}
+    spec["paths"] = {path: item for path, item in spec["paths"].items() if path in wanted}
+    schemas = spec["components"]["schemas"]
+    kept: dict[str, Any] = {}
+    pending = re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec["paths"]))
+    while pending:
+        name = pending.pop()
+        if name not in kept:
+            kept[name] = schemas[name]
+            pending += re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(schemas[name]))
+    spec["components"] = {"schemas": kept}
+    _relax(spec["components"])
+    spec["servers"] = [{"url": f"{server.base_url}/services/data/v59.0"}]
+    return OpenAPI.from_dict(spec)
+
+
+def _validate(openapi: Any, response: requests.Response) -> None:
+    openapi.validate_response(RequestsOpenAPIRequest(response.request), RequestsOpenAPIResponse(response))
+
+
+def _raw_get(sf: Salesforce, path: str) -> requests.Response:
+    return sf.session.get(f"{sf.base_url}{path}", headers=sf.headers)
+
+
+@pytest.mark.parametrize("object_name", SPEC_OBJECTS)
+def test_records_and_describes_match_the_v59_spec(
+    sf: Salesforce, org: Org, openapi: Any, object_name: str
+) -> None:
+    record_id = sf.query(f"SELECT Id FROM {object_name} LIMIT 1")["records"][0]["Id"]
+    for path in (
+        f"sobjects/{object_name}/{record_id}",
+        f"sobjects/{object_name}/describe",
+        f"sobjects/{object_name}",
+    ):
+        response = _raw_get(sf, path)
+        assert response.status_code == 200
+        _validate(openapi, response)
+    missing = _raw_get(sf, f"sobjects/{object_name}/{record_id[:3]}Hs0000000zzzIAA")
+    assert missing.status_code == 404
+    _validate(openapi, missing)
+
+
+@pytest.mark.parametrize(
+    ("field", "tampered"),
+    [("CreatedDate", "2026-03-02T12:00:00Z"), ("IsDeleted", "no"), ("NumberOfEmployees", 2.5)],
+)
+def test_describe_global_matches_the_spec_and_a_tampered_record_does_not(
+    sf: Salesforce, org: Org, openapi: Any, field: str, tampered: Any
+) -> None:
+    _validate(openapi, _raw_get(sf, "sobjects"))
+    response = _raw_get(sf, f"sobjects/Account/{org.acme}")
+    _validate(openapi, response)
+    body = response.json()
+    body[field] = tampered  # the first is RFC 3339, but not how Salesforce writes datetimes
+    response._content = json.dumps(body).encode()
+    with pytest.raises(OpenAPIError):
+        _validate(openapi, response)
