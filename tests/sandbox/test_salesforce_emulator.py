@@ -7,6 +7,7 @@ import gc
 import io
 import json
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -543,6 +544,63 @@ def test_describe_lists_types_and_external_ids(sf: Salesforce) -> None:
     assert opportunity["IsWon"]["type"] == "boolean" and opportunity["IsWon"]["createable"] is False
     assert opportunity["CloseDate"]["type"] == "date" and opportunity["CreatedDate"]["type"] == "datetime"
     assert "Closed Won" in [v["value"] for v in opportunity["StageName"]["picklistValues"]]
+
+
+def test_collections_retrieve_by_get_and_post(sf: Salesforce, org: Org) -> None:
+    ids = f"{org.acme},{org.initech},001Hs0000000zzzIAA"
+    fetched = sf.restful("composite/sobjects/Account", params={"ids": ids, "fields": "Name,CurrencyIsoCode"})
+    assert [r and (r["Name"], r["CurrencyIsoCode"]) for r in fetched] == [
+        ("Acme Corp", "USD"),
+        ("Initech GmbH", "EUR"),
+        None,
+    ]
+    posted = sf.restful(
+        "composite/sobjects/Account",
+        method="POST",
+        json={"ids": [org.acme], "fields": ["Subsidiary__c", "AR_Balance__c"]},
+    )
+    assert posted == [
+        {
+            "attributes": {"type": "Account", "url": f"/services/data/v59.0/sobjects/Account/{org.acme}"},
+            "Subsidiary__c": "US",
+            "AR_Balance__c": 1250.5,
+        }
+    ]
+
+
+def test_bulk_query_jobs_count_against_their_daily_allocation(sf: Salesforce) -> None:
+    before = sf.limits()["DailyBulkV2QueryJobs"]
+    list(sf.bulk2.Contract.query("SELECT Id, ContractNumber FROM Contract", wait=0))
+    after = sf.limits()["DailyBulkV2QueryJobs"]
+    assert after == {"Max": before["Max"], "Remaining": before["Remaining"] - 1}
+
+
+def test_replication_window_is_checked(sf: Salesforce) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Account.updated(START - timedelta(days=31), START)
+    assert _error_code(caught.value) == "INVALID_REPLICATION_DATE"
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.Account.deleted(START, START - timedelta(hours=1))
+
+
+def test_seeding_from_another_thread_while_serving(sf: Salesforce, org: Org) -> None:
+    before = sf.query("SELECT COUNT() FROM Account")["totalSize"]
+    seeder = threading.Thread(
+        target=lambda: [org.state.create_account(f"Threaded {n}", Subsidiary__c="T") for n in range(300)]
+    )
+    seeder.start()
+    while seeder.is_alive():
+        assert sf.query("SELECT COUNT() FROM Account WHERE Subsidiary__c = 'T'")["totalSize"] <= 300
+    seeder.join()
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == before + 300
+    created = sf.query_all("SELECT Id FROM Account WHERE Subsidiary__c = 'T'")["records"]
+    sf.restful(
+        "composite/sobjects", method="DELETE", params={"ids": ",".join(r["Id"] for r in created[:200])}
+    )
+    sf.restful(
+        "composite/sobjects", method="DELETE", params={"ids": ",".join(r["Id"] for r in created[200:])}
+    )
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == before
 
 
 SPEC_PATH = (

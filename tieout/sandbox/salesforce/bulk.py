@@ -99,6 +99,7 @@ class BulkQueryJobs:
             raise _bad_request("Aggregate queries are not supported by Bulk API 2.0 query jobs", "API_ERROR")
         if compiled.query.offset is not None:
             raise _bad_request("OFFSET is not supported by Bulk API 2.0 query jobs", "API_ERROR")
+        self.state.count_bulk_query_job()
         records = compiled.run(self.state, include_deleted=operation == "queryAll")
         rows = [compiled.to_csv_row(self.state, r) for r in records]
         now = self.state.clock.now()

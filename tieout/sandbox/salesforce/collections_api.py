@@ -141,9 +141,17 @@ class CollectionRoutes:
         return json_response(self._run(ids, _flag(request.query_params.get("allOrNone")), delete_one))
 
     async def retrieve(self, request: Request) -> Response:
+        """GET with `ids` and `fields` in the query string, or POST with them in the body (for long lists)."""
         obj = object_def(request.path_params["name"])
-        ids = [i for i in request.query_params.get("ids", "").split(",") if i]
-        fields = [f for f in request.query_params.get("fields", "").split(",") if f]
+        if request.method == "POST":
+            body = await json_object(request)
+            ids, fields = body.get("ids"), body.get("fields")
+            if not (isinstance(ids, list) and isinstance(fields, list)):
+                raise SalesforceApiError("MISSING_ARGUMENT", "ids and fields are required")
+            ids, fields = [str(i) for i in ids], [str(f) for f in fields]
+        else:
+            ids = [i for i in request.query_params.get("ids", "").split(",") if i]
+            fields = [f for f in request.query_params.get("fields", "").split(",") if f]
         if not ids or not fields:
             raise SalesforceApiError("MISSING_ARGUMENT", "ids and fields are required")
         if len(ids) > 2000:

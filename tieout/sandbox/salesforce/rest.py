@@ -62,29 +62,15 @@ class SObjectRoutes:
         return json_response({name: f"{base}/{name}" for name in names})
 
     async def limits(self, request: Request) -> Response:
-        used, maximum = self.state.api_usage()
-        return json_response(
-            {
-                "DailyApiRequests": {"Max": maximum, "Remaining": max(maximum - used, 0)},
-                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
-                "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
-                "DataStorageMB": {"Max": 1024, "Remaining": 1024},
-            }
-        )
+        return json_response(self.state.limits())
 
     async def describe_global(self, request: Request) -> Response:
         return json_response(describe_global())
 
     async def basic_info(self, request: Request) -> Response:
+        # recentItems lists records the user viewed in the UI; an API-only org has viewed none
         obj = object_def(request.path_params["name"])
-        with self.state.lock:
-            recent = list(self.state.tables[obj.name].values())[-3:]
-        items = [
-            record_json(obj, r, ["Id", obj.fields[1].name if obj.fields[1].name_field else "Id"])
-            for r in reversed(recent)
-            if not r["IsDeleted"]
-        ]
-        return json_response({"objectDescribe": global_entry(obj), "recentItems": items})
+        return json_response({"objectDescribe": global_entry(obj), "recentItems": []})
 
     async def describe(self, request: Request) -> Response:
         return json_response(describe_object(object_def(request.path_params["name"])))

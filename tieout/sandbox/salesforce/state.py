@@ -18,6 +18,7 @@ from .store import RecordStore
 Record = dict[str, Any]
 API_VERSION = "59.0"
 DEFAULT_DAILY_API_REQUESTS = 100_000
+DAILY_BULK_QUERY_JOBS = 10_000
 
 
 class SalesforceState(RecordStore):
@@ -35,6 +36,7 @@ class SalesforceState(RecordStore):
         self.session_id = session_id or f"{self.org_id[:15]}!{secrets.token_urlsafe(48)}"
         self.daily_api_requests = daily_api_requests
         self._api_used = 0
+        self._bulk_query_jobs_used = 0
         self._usage_day: date | None = None
         self.standard_pricebook_id = self.create_pricebook("Standard Price Book", is_active=True)["Id"]
         standard = self.tables["Pricebook2"][self.standard_pricebook_id]
@@ -45,7 +47,7 @@ class SalesforceState(RecordStore):
     def _roll_usage_day(self) -> None:
         today = self.clock.now().date()
         if self._usage_day != today:
-            self._usage_day, self._api_used = today, 0
+            self._usage_day, self._api_used, self._bulk_query_jobs_used = today, 0, 0
 
     def count_api_request(self) -> tuple[int, int]:
         """Count one API request; raises REQUEST_LIMIT_EXCEEDED once the day's allocation is spent."""
@@ -55,6 +57,28 @@ class SalesforceState(RecordStore):
                 raise limit_exceeded()
             self._api_used += 1
             return self._api_used, self.daily_api_requests
+
+    def count_bulk_query_job(self) -> None:
+        with self.lock:
+            self._roll_usage_day()
+            if self._bulk_query_jobs_used >= DAILY_BULK_QUERY_JOBS:
+                raise limit_exceeded("DailyBulkV2QueryJobs Limit exceeded.")
+            self._bulk_query_jobs_used += 1
+
+    def limits(self) -> dict[str, dict[str, int]]:
+        """The `/limits` resource for the allocations the emulator enforces."""
+        with self.lock:
+            self._roll_usage_day()
+            return {
+                "DailyApiRequests": {
+                    "Max": self.daily_api_requests,
+                    "Remaining": max(self.daily_api_requests - self._api_used, 0),
+                },
+                "DailyBulkV2QueryJobs": {
+                    "Max": DAILY_BULK_QUERY_JOBS,
+                    "Remaining": DAILY_BULK_QUERY_JOBS - self._bulk_query_jobs_used,
+                },
+            }
 
     def api_usage(self) -> tuple[int, int]:
         with self.lock:
