@@ -291,6 +291,9 @@ def test_upsert_by_external_id_creates_then_updates(sf: Salesforce) -> None:
     assert fetched["Name"] == "Upserted Inc." and fetched["Stripe_Customer_Id__c"] == "cus_123"
     with pytest.raises(SalesforceResourceNotFound):
         sf.Account.upsert("Name/whatever", {"Name": "x"})
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.Account.upsert("Stripe_Customer_Id__c/cus_404?updateOnly=true", {"Name": "Nobody"})
+    assert sf.query("SELECT COUNT() FROM Account WHERE Stripe_Customer_Id__c = 'cus_404'")["totalSize"] == 0
 
 
 def test_upsert_on_a_shared_external_id_is_a_300(sf: Salesforce) -> None:

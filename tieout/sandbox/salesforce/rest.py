@@ -133,7 +133,8 @@ class SObjectRoutes:
             record = self.state.update(obj.name, value, body)
             return json_response({"id": record["Id"], "success": True, "errors": [], "created": False})
         try:
-            record, created = self.state.upsert(obj.name, field_name, value, body)
+            update_only = request.query_params.get("updateOnly", "").lower() == "true"
+            record, created = self.state.upsert(obj.name, field_name, value, body, update_only=update_only)
         except MultipleMatches as exc:
             return self._multiple(obj, exc)
         payload = {"id": record["Id"], "success": True, "errors": [], "created": created}

@@ -334,6 +334,7 @@ class RecordStore:
         value: str,
         values: dict[str, Any],
         *,
+        update_only: bool = False,
         at: datetime | None = None,
     ) -> tuple[Record, bool]:
         """Create or update by external id; raises 300 MULTIPLE_CHOICES (as a list) on several matches."""
@@ -352,6 +353,8 @@ class RecordStore:
             if matches:
                 body = {k: v for k, v in values.items() if k.lower() != field.name.lower()}
                 return self.update(obj.name, matches[0]["Id"], body, at=at), False
+            if update_only:
+                raise not_found()
             return self.create(obj.name, {**values, field.name: value}, at=at), True
 
 
