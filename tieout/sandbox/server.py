@@ -76,6 +76,9 @@ class EmulatorServer:
             "access_log": False,
             "lifespan": "off",
             "timeout_keep_alive": 30,
+            # A client that keeps a connection open (a requests session held by a caught
+            # exception) must not hold the emulator's shutdown for long.
+            "timeout_graceful_shutdown": 1,
         }
         if tls is not None:
             config_kwargs["ssl_certfile"] = str(tls.cert_path)
