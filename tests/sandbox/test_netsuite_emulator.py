@@ -171,6 +171,33 @@ def test_record_collection_paging_links(account: Account, api: httpx.Client) -> 
     assert _error_code(api.get("/record/v1/subsidiary", params={"limit": 5000})) == "INVALID_PARAMETER"
 
 
+def test_invoice_upsert_by_external_id_and_line_patch(account: Account, api: httpx.Client) -> None:
+    body = {
+        "entity": {"id": account.ids["acme"]},
+        "tranDate": "2024-03-01",
+        "item": {"items": [{"item": {"id": account.ids["item"]}, "quantity": 2, "rate": 50}]},
+    }
+    invoice_id = created_id(api.put("/record/v1/invoice/eid:MTR-UPSERT", json=body))
+    again = api.put("/record/v1/invoice/eid:MTR-UPSERT", json={"memo": "usage March"})
+    assert created_id(again) == invoice_id
+    invoice = api.get(f"/record/v1/invoice/{invoice_id}").json()
+    assert (invoice["memo"], invoice["total"], invoice["externalId"]) == ("usage March", 100, "MTR-UPSERT")
+    patch = {"item": {"items": [{"line": 1, "quantity": 5}]}}
+    assert api.patch(f"/record/v1/invoice/{invoice_id}", json=patch).status_code == 204
+    assert api.get(f"/record/v1/invoice/{invoice_id}").json()["total"] == 250
+    added = {"item": {"items": [{"item": {"id": account.ids["item"]}, "amount": 7}]}}
+    assert api.patch(f"/record/v1/invoice/{invoice_id}", json=added).status_code == 204
+    lines = suiteql(
+        api,
+        f"SELECT id, quantity, foreignamount FROM transactionline WHERE transaction = {invoice_id} "
+        "AND mainline = 'F' ORDER BY id",
+    ).json()["items"]
+    assert [(line.get("quantity"), line["foreignamount"]) for line in lines] == [("5", "-250"), (None, "-7")]
+    replaced = {"item": {"items": [{"item": {"id": account.ids["item"]}, "amount": 10}]}}
+    assert api.patch(f"/record/v1/invoice/{invoice_id}?replace=item", json=replaced).status_code == 204
+    assert api.get(f"/record/v1/invoice/{invoice_id}").json()["total"] == 10
+
+
 def test_invoice_in_a_currency_the_customer_cannot_use_is_refused(
     account: Account, api: httpx.Client
 ) -> None:

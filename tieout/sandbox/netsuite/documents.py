@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from tieout.sandbox.netsuite import ledger
-from tieout.sandbox.netsuite.errors import invalid_content, invalid_field
+from tieout.sandbox.netsuite.errors import NetSuiteError, invalid_content, invalid_field
 from tieout.sandbox.netsuite.ledger import Line, TxnDoc
 from tieout.sandbox.netsuite.masterdata import MasterData
 from tieout.sandbox.netsuite.store import round_money
@@ -47,16 +47,18 @@ class Documents(MasterData):
         exchange_rate: float | None,
         tran_date: date | None,
     ) -> TxnDoc:
-        found = self.db.execute("SELECT * FROM customer WHERE id = ?", (customer_id,)).fetchone()
-        if found is None:
+        try:
+            subsidiary = int(self.cached_value("customer", customer_id, "subsidiary"))
+        except NetSuiteError:
             field = "entity" if doc_type in ("CustInvc", "CustCred") else "customer"
-            raise invalid_field(customer_id, field)
-        currency = int(found["currency"]) if currency_id is None else currency_id
-        if currency not in self.customer_currencies(customer_id):
+            raise invalid_field(customer_id, field) from None
+        primary = int(self.cached_value("customer", customer_id, "currency"))
+        currency = primary if currency_id is None else currency_id
+        if currency != primary and currency not in self.customer_currencies(customer_id):
             raise invalid_field(currency, "currency")
-        doc = self._header(doc_type, int(found["subsidiary"]), currency, exchange_rate, tran_date)
+        doc = self._header(doc_type, subsidiary, currency, exchange_rate, tran_date)
         doc.entity_id = customer_id
-        doc.ar_account_id = found["receivablesaccount"]
+        doc.ar_account_id = self.cached_value("customer", customer_id, "receivablesaccount")
         return doc
 
     def _header(
@@ -67,13 +69,15 @@ class Documents(MasterData):
         exchange_rate: float | None,
         tran_date: date | None,
     ) -> TxnDoc:
-        sub = self.db.execute("SELECT currency FROM subsidiary WHERE id = ?", (subsidiary_id,)).fetchone()
-        if sub is None:
-            raise invalid_field(subsidiary_id, "subsidiary")
-        self.check_ref("currency", currency_id, "currency")
+        try:
+            base_currency = int(self.cached_value("subsidiary", subsidiary_id, "currency"))
+        except NetSuiteError:
+            raise invalid_field(subsidiary_id, "subsidiary") from None
+        if currency_id not in self._currency_precision:
+            raise invalid_field(currency_id, "currency")
         day = tran_date or self.today()
         if exchange_rate is None:
-            exchange_rate = self._rate(currency_id, int(sub["currency"]))
+            exchange_rate = self._rate(currency_id, base_currency)
         elif exchange_rate <= 0:
             raise invalid_field(exchange_rate, "exchangeRate")
         period = self.period_for(day)
@@ -108,9 +112,12 @@ class Documents(MasterData):
         if not lines:
             raise invalid_content("You must enter at least one line item for this transaction.", "item")
         for index, spec in enumerate(lines):
-            item_id = spec.get("item")
-            if item_id is None or not self.exists("item", int(item_id)):
-                raise invalid_field(item_id, "item", f"item.items[{index}].item")
+            raw_item = spec.get("item")
+            try:
+                item_id = int(raw_item)  # type: ignore[arg-type]
+                self.cached_value("item", item_id, "incomeaccount")
+            except (NetSuiteError, TypeError, ValueError):
+                raise invalid_field(raw_item, "item", f"item.items[{index}].item") from None
             quantity = spec.get("quantity")
             rate = spec.get("rate")
             amount = spec.get("amount")
@@ -122,7 +129,7 @@ class Documents(MasterData):
                 Line(
                     sublist="item",
                     amount=round_money(float(amount), precision),
-                    item_id=int(item_id),
+                    item_id=item_id,
                     quantity=None if quantity is None else float(quantity),
                     rate=None if rate is None else float(rate),
                     memo=spec.get("description"),
@@ -163,14 +170,14 @@ class Documents(MasterData):
         doc = self._customer_header(doc_type, customer_id, currency_id, exchange_rate, tran_date)
         self._item_lines(doc, lines, tax_total)
         if terms_id is None and doc_type == "CustInvc":
-            terms_id = self.db.execute("SELECT terms FROM customer WHERE id = ?", (customer_id,)).fetchone()[
-                0
-            ]
-        self.check_ref("term", terms_id, "terms")
+            terms_id = self.cached_value("customer", customer_id, "terms")
+        days = 0
+        if terms_id is not None:
+            try:
+                days = int(self.cached_value("term", terms_id, "daysuntilnetdue"))
+            except NetSuiteError:
+                raise invalid_field(terms_id, "terms") from None
         if doc_type == "CustInvc" and due_date is None:
-            days = 0
-            if terms_id is not None:
-                days = int(self.row("term", terms_id)["daysuntilnetdue"])
             due_date = doc.tran_date + timedelta(days=days)
         doc.due_date = due_date
         doc.terms_id = terms_id

@@ -193,8 +193,10 @@ def merge(current: dict[str, Any], patch: dict[str, Any], replace: set[str]) -> 
             )
             if found is None:
                 lines.append(dict(item))
-            else:
-                found.update(item)
+                continue
+            if key == "item" and ({"quantity", "rate"} & item.keys()) and "amount" not in item:
+                found.pop("amount", None)  # NetSuite recomputes the amount from quantity x rate
+            found.update(item)
         merged[key] = {"items": lines}
     return merged
 
