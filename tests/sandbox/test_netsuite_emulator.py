@@ -321,6 +321,13 @@ def test_credit_memo_refund_and_deposit_flow(account: Account, api: httpx.Client
     assert deposit_record["total"] == 339.5
     assert deposit_record["payment"]["items"][0]["paymentAmount"] == 350
     assert api.get(f"/record/v1/customerPayment/{payment['id']}").json()["status"]["refName"] == "Deposited"
+    assert api.patch(f"/record/v1/customerPayment/{payment['id']}", json={"payment": 1000}).status_code == 400
+    assert (
+        api.patch(f"/record/v1/customerPayment/{payment['id']}", json={"memo": "po_123"}).status_code == 204
+    )
+    still = api.get(f"/record/v1/customerPayment/{payment['id']}").json()
+    assert (still["memo"], still["status"]["refName"], still["payment"]) == ("po_123", "Deposited", 350)
+    assert api.delete(f"/record/v1/customerPayment/{payment['id']}").status_code == 400
     gl = suiteql(
         api,
         f"SELECT SUM(debit) d, SUM(credit) c FROM transactionaccountingline "

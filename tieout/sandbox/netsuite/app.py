@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -111,8 +112,6 @@ class NetSuiteApp:
             limit, offset = suiteql.parse_paging(
                 request.query_params.get("limit"), request.query_params.get("offset")
             )
-            from starlette.concurrency import run_in_threadpool
-
             items, total = await run_in_threadpool(suiteql.run, self.state, query, limit, offset)
         except NetSuiteError as exc:
             return _error(exc)

@@ -92,10 +92,20 @@ class Transactions(Documents):
             now = self.now_text()
             doc.modified = now
             consumed_by_others = 0.0
+            deposited_total: float | None = None
             if existing_id is not None:
                 old = ledger.load(self, existing_id, doc_type=doc.type)
                 own = sum(application.amount for application in old.applies) if doc.type != "Deposit" else 0
                 consumed_by_others = old.consumed - own
+                if consumed_by_others and (doc.entity_id, doc.currency_id) != (
+                    old.entity_id,
+                    old.currency_id,
+                ):
+                    raise invalid_content(
+                        "The customer or currency of a transaction that has been applied cannot be changed."
+                    )
+                if old.type == "CustPymt" and old.status == "C" and old.undeposited:
+                    deposited_total = old.total
                 old.modified = now
                 ledger.unlink_all(self, old)
                 ledger.erase(self, existing_id)
@@ -114,6 +124,12 @@ class Transactions(Documents):
             own_applied = sum(application.amount for application in doc.applies)
             if doc.type in ("CustPymt", "CustCred"):
                 doc.consumed = round_money(consumed_by_others + own_applied, self.precision(doc.currency_id))
+            if deposited_total is not None:
+                if doc.total != deposited_total or not doc.undeposited:
+                    raise invalid_content(
+                        "This payment has been deposited; its amount and account cannot change."
+                    )
+                doc.status = "C"
             if doc.consumed > doc.total:
                 raise invalid_content(
                     f"The amount applied ({doc.consumed}) exceeds the total of the transaction ({doc.total}).",
