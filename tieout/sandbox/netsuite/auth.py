@@ -4,7 +4,7 @@
 signed JWT (`client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`,
 `client_assertion`), whose header names a registered certificate (`kid`) and whose claims carry
 `iss` (the client id), `scope`, `aud` (the token endpoint), `iat` and `exp` at most an hour apart;
-or, for simpler clients, HTTP Basic client id and secret. Tokens are opaque, last `token_lifetime`
+or, for simpler clients, HTTP Basic client id and secret. Tokens are JWTs (as NetSuite's), last `token_lifetime`
 seconds by the sandbox clock, and are checked on every record and SuiteQL request.
 """
 
@@ -69,6 +69,7 @@ class Authority:
         self._clients: dict[str, Client] = {}
         self._certificates: dict[str, str] = {}
         self._tokens: dict[str, datetime] = {}
+        self._signing_key = secrets.token_bytes(32)
         key = ec.generate_private_key(ec.SECP256R1())
         private_pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -105,15 +106,27 @@ class Authority:
         if grant_type != "client_credentials":
             raise OAuthError(400, "unsupported_grant_type", f"grant_type {grant_type} is not supported")
         if form.get("client_assertion_type") is not None or form.get("client_assertion") is not None:
-            self._check_assertion(form)
+            client_id = self._check_assertion(form)
         else:
-            self._check_basic(authorization)
-        token = secrets.token_urlsafe(48)
+            client_id = self._check_basic(authorization)
+        issued = self.clock.now()
+        expires = issued + timedelta(seconds=self.token_lifetime)
+        # NetSuite's access tokens are JWTs; clients treat them as opaque, the emulator keeps a registry.
+        claims = {
+            "sub": client_id,
+            "aud": [client_id],
+            "scope": ["rest_webservices", "restlets"],
+            "iss": "https://system.netsuite.com",
+            "iat": int(issued.timestamp()),
+            "exp": int(expires.timestamp()),
+            "jti": secrets.token_hex(16),
+        }
+        token = jwt.encode(claims, self._signing_key, algorithm="HS256", headers={"kid": "s.SANDBOX.1"})
         with self._lock:
-            self._tokens[token] = self.clock.now() + timedelta(seconds=self.token_lifetime)
+            self._tokens[token] = expires
         return {"access_token": token, "expires_in": str(self.token_lifetime), "token_type": "bearer"}
 
-    def _check_basic(self, authorization: str | None) -> None:
+    def _check_basic(self, authorization: str | None) -> str:
         if not authorization or not authorization.lower().startswith("basic "):
             raise OAuthError(401, "invalid_client", "client authentication is required")
         try:
@@ -127,8 +140,9 @@ class Authority:
             raise OAuthError(401, "invalid_client", "unknown client")
         if not secrets.compare_digest(client.client_secret, client_secret):
             raise OAuthError(401, "invalid_client", "client authentication failed")
+        return client_id
 
-    def _check_assertion(self, form: dict[str, str]) -> None:
+    def _check_assertion(self, form: dict[str, str]) -> str:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise OAuthError(400, "invalid_request", "client_assertion_type must be " + ASSERTION_TYPE)
         assertion = form.get("client_assertion") or ""
@@ -140,7 +154,7 @@ class Authority:
         with self._lock:
             client_id = self._certificates.get(str(certificate_id))
             key = None if client_id is None else self._clients[client_id].certificates[str(certificate_id)]
-        if key is None:
+        if key is None or client_id is None:
             raise OAuthError(401, "invalid_client", "unknown certificate id (kid)")
         try:
             claims = jwt.decode(
@@ -167,6 +181,7 @@ class Authority:
             raise OAuthError(400, "invalid_grant", "the assertion is expired or not yet valid")
         if expires - issued > MAX_ASSERTION_SECONDS:
             raise OAuthError(400, "invalid_grant", "exp may be at most 60 minutes after iat")
+        return client_id
 
     def check_bearer(self, authorization: str | None) -> bool:
         if not authorization or not authorization.lower().startswith("bearer "):

@@ -297,10 +297,10 @@ def _primary_key(table: str) -> str | None:
 
 @cache
 def insert_sql(table: str) -> str:
-    """An INSERT with named parameters for every public and hidden column of `table`."""
-    columns = list(CATALOG[table]) + list(_HIDDEN.get(table, {}))
+    """An INSERT with one positional parameter per column of `table`, in `all_columns` order."""
+    columns = all_columns(table)
     names = ", ".join(f'"{column}"' for column in columns)
-    params = ", ".join(f":{column}" for column in columns)
+    params = ", ".join("?" for _ in columns)
     return f'INSERT INTO "{table}" ({names}) VALUES ({params})'  # noqa: S608
 
 

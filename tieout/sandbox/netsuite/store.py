@@ -110,9 +110,8 @@ class Store:
         self._cache.clear()
 
     def insert(self, table: str, values: Mapping[str, Any]) -> None:
-        row = dict.fromkeys(schema.all_columns(table))
-        row.update(values)
-        self.db.execute(schema.insert_sql(table), row)
+        get = values.get
+        self.db.execute(schema.insert_sql(table), [get(column) for column in schema.all_columns(table)])
 
     def row(self, table: str, record_id: int) -> sqlite3.Row:
         found = self.db.execute(f'SELECT * FROM "{table}" WHERE id = ?', (record_id,)).fetchone()  # noqa: S608
