@@ -136,6 +136,12 @@ def test_customer_crud_with_location_header_and_modified_dates(account: Account,
     missing = api.get(f"/record/v1/customer/{customer_id}")
     assert missing.status_code == 404
     assert _error_code(missing) == "NONEXISTENT_ID"
+    deleted = suiteql(
+        api, f"SELECT type, name, deleteddate FROM deletedrecord WHERE recordid = {customer_id}"
+    )
+    assert deleted.json()["items"] == [
+        {"links": [], "type": "customer", "name": f"CUS{customer_id:05d} Hooli", "deleteddate": "3/1/2024"}
+    ]
 
 
 def test_eid_upsert_creates_then_updates_and_duplicate_external_id_is_refused(

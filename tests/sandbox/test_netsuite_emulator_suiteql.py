@@ -282,3 +282,19 @@ def test_the_fresh_account_has_no_transactions() -> None:
             assert suiteql(http, "SELECT * FROM currency ORDER BY id").json()["items"][0]["symbol"] == "USD"
     finally:
         acct.server.stop()
+
+
+def test_record_list_filter_and_suiteql_count_the_same_rows(client: httpx.Client) -> None:
+    q = 'tranDate ON_OR_AFTER "2/28/2024" AND tranDate BEFORE "3/1/2024" AND externalId START_WITH "INV-"'
+    listed = client.get("/record/v1/invoice", params={"q": q, "limit": 1000}).json()
+    counted = suiteql(
+        client,
+        "SELECT id FROM transaction WHERE type = 'CustInvc' AND trandate >= '2/28/2024' "
+        "AND trandate < '3/1/2024' AND externalid LIKE 'INV-%' ORDER BY id",
+    ).json()
+    assert (
+        listed["totalResults"] == counted["totalResults"] == sum(1 for n in range(INVOICES) if n % 60 >= 58)
+    )
+    assert [item["id"] for item in listed["items"]] == [item["id"] for item in counted["items"]]
+    bad = client.get("/record/v1/invoice", params={"q": "tranDate SOMETIME 5"})
+    assert _code(bad) == "INVALID_PARAMETER"

@@ -179,6 +179,8 @@ CATALOG: dict[str, dict[str, ColumnType]] = {
     },
 }
 CATALOG["previoustransactionlinelink"] = dict(CATALOG["nexttransactionlinelink"])
+# What a sync reads to learn of deletions (type is the lowercase record type, e.g. 'invoice').
+CATALOG["deletedrecord"] = {"recordid": "int", "type": "text", "name": "text", "deleteddate": "datetime"}
 
 # Reference columns: which table BUILTIN.DF looks a column's display name up in.
 REFERENCES: dict[str, str] = {
@@ -264,6 +266,7 @@ _INDEXES = (
     "CREATE INDEX ix_tal_account ON transactionaccountingline(account)",
     "CREATE INDEX ix_link_previous ON nexttransactionlinelink(previousdoc)",
     "CREATE INDEX ix_link_next ON nexttransactionlinelink(nextdoc)",
+    "CREATE INDEX ix_deleted ON deletedrecord(deleteddate)",
 )
 
 
@@ -290,7 +293,7 @@ def ddl() -> list[str]:
 def _primary_key(table: str) -> str | None:
     if table == "transactionline":
         return "uniquekey"
-    if table in ("transactionaccountingline", "nexttransactionlinelink"):
+    if table in ("transactionaccountingline", "nexttransactionlinelink", "deletedrecord"):
         return None
     return "id"
 

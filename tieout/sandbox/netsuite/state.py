@@ -280,6 +280,10 @@ class NetSuiteState(Transactions):
             self.check_kind(table, item_type, record_id)
             if self.db.execute(_USED_BY[table], (record_id, record_id)).fetchone() is not None:
                 raise invalid_content("This record cannot be deleted because it has dependent records.")
+            rest_type = table
+            if table == "item":
+                rest_type = "noninventorysaleitem" if item_type == "NonInvtPart" else "servicesaleitem"
+            self.record_deletion(record_id, rest_type, self.name_of(table, record_id))
             self.db.execute(f'DELETE FROM "{table}" WHERE id = ?', (record_id,))  # noqa: S608
             if table == "customer":
                 self.db.execute("DELETE FROM ns_customercurrency WHERE customer = ?", (record_id,))

@@ -149,6 +149,12 @@ class Store:
         found = self.db.execute(sql, {"eid": external_id, **where}).fetchone()
         return None if found is None else int(found["id"])
 
+    def record_deletion(self, record_id: int, record_type: str, name: str | None) -> None:
+        self.insert(
+            "deletedrecord",
+            {"recordid": record_id, "type": record_type, "name": name, "deleteddate": self.now_text()},
+        )
+
     def update_row(self, table: str, record_id: int, values: Mapping[str, Any]) -> None:
         if not values:
             return

@@ -246,3 +246,4 @@ class Transactions(Documents):
             doc.modified = self.now_text()
             ledger.unlink_all(self, doc)
             ledger.erase(self, doc_id)
+            self.record_deletion(doc_id, ledger.RECORD_TYPES[doc.type], doc.tran_id)
