@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import sys
 import threading
 from datetime import timedelta
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from netsuite_fixtures import (
+    START,
     Account,
     account,
     api,
@@ -21,9 +23,14 @@ from netsuite_fixtures import (
     assertion_grant,
     basic_token,
     created_id,
+    seed_company,
     start_account,
     suiteql,
 )
+
+from tieout.sandbox.clock import SandboxClock
+from tieout.sandbox.netsuite import NetSuiteState, build_app, client_settings
+from tieout.sandbox.server import EmulatorServer, SandboxCA
 
 __all__ = ["account", "api"]
 
@@ -425,3 +432,24 @@ def test_concurrency_limit_rejects_requests_beyond_the_account_limit(
     assert 1 <= statuses.count(200) <= limit
     assert statuses.count(429) == workers - statuses.count(200)
     assert all(body["o:errorDetails"][0]["o:errorCode"] == "CONCURRENCY_LIMIT_EXCEEDED" for body in bodies)  # type: ignore[index]
+
+
+def test_served_over_tls_with_the_sandbox_ca(tmp_path: Path) -> None:
+    state = NetSuiteState(SandboxClock(START))
+    ids = seed_company(state)
+    with EmulatorServer(build_app(state), tls=SandboxCA(tmp_path), name="netsuite-tls") as server:
+        settings = client_settings(server.base_url, state)
+        assert settings["token_url"].startswith("https://127.0.0.1:")
+        verify = ssl.create_default_context(cafile=str(tmp_path / "sandbox-ca.pem"))
+        token = httpx.post(
+            settings["token_url"],
+            data={"grant_type": "client_credentials"},
+            auth=(settings["client_id"], settings["client_secret"]),
+            verify=verify,
+        ).json()["access_token"]
+        record = httpx.get(
+            f"{settings['record_url']}/subsidiary/{ids['jp']}",
+            headers={"Authorization": f"Bearer {token}"},
+            verify=verify,
+        ).json()
+        assert (record["name"], record["currency"]["refName"]) == ("JP KK", "Yen")
