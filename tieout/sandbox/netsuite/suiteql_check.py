@@ -284,8 +284,10 @@ def _outputs(tree: exp.Expression, sources: Sources) -> tuple[list[str], list[Co
             name = item.name.lower()
         else:
             name = f"expr{index}"
-        if isinstance(inner, exp.Min | exp.Max):
-            inner = inner.this
+        if isinstance(inner, exp.Min | exp.Max) or (
+            isinstance(inner, exp.Anonymous) and str(inner.name).upper() == "TRUNC" and inner.expressions
+        ):
+            inner = inner.this if isinstance(inner, exp.Min | exp.Max) else inner.expressions[0]
         names.append(name)
         types.append(_column_type(inner, sources)[1])
     return names, types
