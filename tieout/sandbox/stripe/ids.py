@@ -1,0 +1,90 @@
+"""Stripe-style identifiers, currency exponents and the processing-fee schedule.
+
+Ids carry Stripe's prefixes (`cus_`, `in_`, `txn_` ...) and a base62 body drawn from a seeded
+generator, so a scenario built twice with the same seed gets the same ids.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import string
+import threading
+
+_ALPHABET = string.ascii_letters + string.digits
+
+# Body lengths as Stripe prints them: short bodies for customers and products, 24 characters
+# (starting with a version digit) for most transactional objects.
+_SHORT = {"cus", "prod", "acct"}
+
+ZERO_DECIMAL = frozenset(
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
+)
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+
+
+def exponent(currency: str) -> int:
+    """Minor-unit exponent: 0 for JPY and friends, 3 for KWD and friends, else 2."""
+    code = currency.lower()
+    if code in ZERO_DECIMAL:
+        return 0
+    if code in THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def processing_fee(amount: int, currency: str) -> int:
+    """Stripe's standard card pricing: 2.9% plus a fixed fee of 30 minor units (none for 0-decimal)."""
+    places = exponent(currency)
+    fixed = {0: 0, 2: 30, 3: 300}[places]
+    percent_fee = (abs(amount) * 29 + 500) // 1000
+    fee = percent_fee + fixed
+    if places == 3:
+        fee = (fee + 5) // 10 * 10  # three-decimal currencies need a trailing zero
+    return fee
+
+
+def dispute_fee(currency: str) -> int:
+    return {0: 1500, 2: 1500, 3: 15000}[exponent(currency)]
+
+
+class IdFactory:
+    """Thread-safe, seeded id generator."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def new(self, prefix: str) -> str:
+        with self._lock:
+            if prefix in _SHORT:
+                body = "".join(self._random.choices(_ALPHABET, k=14))
+            else:
+                body = "1" + "".join(self._random.choices(_ALPHABET, k=23))
+        return f"{prefix}_{body}"
+
+    def token(self, length: int) -> str:
+        with self._lock:
+            return "".join(self._random.choices(_ALPHABET, k=length))
+
+
+def request_id() -> str:
+    """Request ids are per HTTP request, not part of the seeded scenario, so they come from `secrets`."""
+    return "req_" + "".join(secrets.choice(_ALPHABET) for _ in range(14))
