@@ -9,7 +9,7 @@ the configuration itself holds none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ SYSTEMS = ("salesforce", "metronome", "stripe", "netsuite")
 class SandboxOptions:
     workdir: Path
     seed: int = 42
-    faults: FaultProfile = FaultProfile()
+    faults: FaultProfile = field(default_factory=FaultProfile)
     port_base: int | None = None
 
 
