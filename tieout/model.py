@@ -370,6 +370,28 @@ class JournalEntry(CanonicalRecord):
         return self
 
 
+class LedgerBalance(CanonicalRecord):
+    """A general-ledger account's balance for one subsidiary and currency at a date (AR control).
+
+    `native_id` names the account, subsidiary, currency and date together, since the ledger has
+    no record of its own for a balance; `balance` is in the subsidiary's base currency.
+    """
+
+    kind: ClassVar[str] = "ledger_balance"
+
+    account_id: str
+    account_name: str | None = None
+    subsidiary_id: str | None = None
+    currency: str
+    as_of: date
+    balance: Money
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LedgerBalance:
+        _check_currency(self, self.currency, ("balance",))
+        return self
+
+
 RECORD_TYPES: dict[str, type[CanonicalRecord]] = {
     cls.kind: cls
     for cls in (
@@ -382,6 +404,7 @@ RECORD_TYPES: dict[str, type[CanonicalRecord]] = {
         Refund,
         Payout,
         JournalEntry,
+        LedgerBalance,
     )
 }
 """Canonical kinds by name, for decoding stored records."""

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tieout.errors import BudgetExhausted, ConnectorError
+from tieout.errors import BudgetExhausted, ConnectorError, TieoutError
 from tieout.mappings.context import MappingContext
 from tieout.model import CanonicalRecord
 
@@ -148,6 +148,22 @@ class Connector(ABC):
 
     def push(self, stream: str, payload: dict[str, Any], *, idempotency_key: str) -> PushResult:
         raise ConnectorError(f"{self.name} does not accept pushes to {stream!r}", system=self.name)
+
+    def push_batch(
+        self, stream: str, items: list[tuple[dict[str, Any], str]]
+    ) -> list[PushResult | Exception]:
+        """Push several (payload, idempotency_key) pairs; one result or error per item, in order.
+
+        Systems with batch endpoints (Salesforce sObject Collections, 200 a call) override this;
+        a failure of one item is returned in its place, never raised for the batch.
+        """
+        results: list[PushResult | Exception] = []
+        for payload, key in items:
+            try:
+                results.append(self.push(stream, payload, idempotency_key=key))
+            except TieoutError as exc:
+                results.append(exc)
+        return results
 
     def close(self) -> None:  # noqa: B027 - optional hook; most connectors hold a client to close
         """Release clients and connections; the default has none to release."""

@@ -42,6 +42,15 @@ ErrorRenderer = Callable[[FaultKind, float], ErrorResponse]
 
 
 @dataclass(frozen=True)
+class ScriptedFault:
+    """A fault queued for the next request: 'status', 'slow', 'malformed' or 'drop'."""
+
+    kind: str
+    status: int
+    seconds: float | None
+
+
+@dataclass(frozen=True)
 class FaultProfile:
     """Rates are probabilities per request in [0, 1]; times are seconds."""
 
@@ -110,7 +119,41 @@ class FaultInjector:
         self._profile = profile or FaultProfile()
         self._random = random.Random(seed)
         self._in_flight = 0
+        self._scripted: list[ScriptedFault] = []
         self.injected: dict[str, int] = {}
+        self.requests = 0
+
+    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
+        """The next `times` requests answer `status` with the vendor's error body."""
+        with self._lock:
+            self._scripted += [ScriptedFault("status", status, retry_after)] * times
+
+    def fail_next_timeout(self, *, times: int = 1, seconds: float = 5.0) -> None:
+        """The next `times` requests hang for `seconds` (past a client's timeout) before answering."""
+        with self._lock:
+            self._scripted += [ScriptedFault("slow", 200, seconds)] * times
+
+    def fail_next_malformed(self, *, times: int = 1) -> None:
+        """The next `times` requests answer 200 with an HTML body, as a broken proxy does."""
+        with self._lock:
+            self._scripted += [ScriptedFault("malformed", 200, None)] * times
+
+    def fail_next_drop(self, *, times: int = 1) -> None:
+        with self._lock:
+            self._scripted += [ScriptedFault("drop", 200, None)] * times
+
+    def clear_scripted(self) -> None:
+        with self._lock:
+            self._scripted.clear()
+
+    def take_scripted(self) -> ScriptedFault | None:
+        with self._lock:
+            self.requests += 1
+            if not self._scripted:
+                return None
+            fault = self._scripted.pop(0)
+            self._count(f"scripted_{fault.kind}")
+            return fault
 
     @property
     def profile(self) -> FaultProfile:
@@ -193,6 +236,10 @@ class FaultMiddleware:
         if scope["path"] == ADMIN_PATH:
             await self._admin(scope, receive, send)
             return
+        scripted = self.injector.take_scripted()
+        if scripted is not None:
+            await self._scripted(scripted, send)
+            return
         profile, fault = self.injector.draw()
         if profile.added_latency_seconds:
             await asyncio.sleep(profile.added_latency_seconds)
@@ -218,6 +265,41 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
         finally:
             self.injector.leave()
+
+    async def _scripted(self, fault: ScriptedFault, send: Send) -> None:
+        if fault.kind == "slow":
+            await asyncio.sleep(fault.seconds or 0)
+            await _send_json(send, 504, {"error": "gateway timeout"})
+        elif fault.kind == "malformed":
+            body = b"<html><body>502 Bad Gateway</body></html>"
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+        elif fault.kind == "drop":
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4096")]}
+            )
+            await send({"type": "http.response.body", "body": b'{"partial": ', "more_body": True})
+            raise DroppedConnection("sandbox fault: connection dropped")
+        else:
+            # The vendor's body for the nearest kind, under the scripted status: SDKs pick their
+            # error class by status code, which is what a scripted 401 or 404 is there to test.
+            kind: FaultKind = "rate_limited" if fault.status == 429 else "server_error"
+            error = self.render_error(kind, fault.seconds if fault.seconds is not None else 0.0)
+            headers = dict(error.headers)
+            if fault.status != 429:
+                headers = {k: v for k, v in headers.items() if k.lower() != "retry-after"}
+            elif fault.seconds is not None:
+                headers["Retry-After"] = f"{fault.seconds:g}"
+            await _send_json(send, fault.status, error.body, headers)
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
