@@ -88,6 +88,7 @@ def build_app(state: SalesforceState, injector: FaultInjector | None = None) -> 
         api("/composite/sobjects", collections.update, ["PATCH"]),
         api("/composite/sobjects", collections.delete, ["DELETE"]),
         api("/composite/sobjects/{name}", collections.retrieve, ["GET", "POST"]),
+        api("/composite/sobjects/{name}/{field}", collections.upsert, ["PATCH"]),
         api("/sobjects", sobjects.describe_global, ["GET"]),
         api("/sobjects/{name}", sobjects.basic_info, ["GET"]),
         api("/sobjects/{name}", sobjects.create, ["POST"]),

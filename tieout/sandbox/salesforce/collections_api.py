@@ -1,4 +1,4 @@
-"""sObject Collections (`/composite/sobjects`): create, update, delete and retrieve up to 200 records.
+"""sObject Collections (`/composite/sobjects`): create, update, upsert, delete and retrieve up to 200 records.
 
 With `allOrNone` every write of the request is undone when any record fails; the records that were
 fine then report ALL_OR_NONE_OPERATION_ROLLED_BACK, as Salesforce does.
@@ -17,7 +17,7 @@ from .ids import normalize_id
 from .rest import record_json
 from .schema import BY_PREFIX
 from .state import SalesforceState
-from .store import object_def
+from .store import MultipleMatches, object_def
 from .web import json_object, json_response
 
 MAX_RECORDS = 200
@@ -122,6 +122,47 @@ class CollectionRoutes:
             return str(self.state.update(object_name, record_id, values)["Id"])
 
         return json_response(self._run(records, _flag(body.get("allOrNone")), update_one))
+
+    async def upsert(self, request: Request) -> Response:
+        """PATCH `/composite/sobjects/{name}/{field}`: create-or-update each record on an external id field."""
+        obj = object_def(request.path_params["name"])
+        field = obj.field(request.path_params["field"])
+        if field is None or not field.external_id:
+            raise SalesforceApiError(
+                "INVALID_FIELD",
+                f"Field name provided, {request.path_params['field']} is not an External ID or indexed field "
+                f"for {obj.name}",
+            )
+        body = await json_object(request)
+        records = self._records(body)
+        created: set[str] = set()
+
+        def upsert_one(raw: Any) -> str:
+            object_name, record = self._type_of(raw)
+            if object_name != obj.name:
+                raise SalesforceApiError("INVALID_TYPE", f"the record is a {object_name}, not a {obj.name}")
+            value = next((v for k, v in record.items() if k.lower() == field.name.lower()), None)
+            if not isinstance(value, str) or not value:
+                raise SalesforceApiError(
+                    "MISSING_ARGUMENT", f"{field.name} not specified in an upsert call", fields=[field.name]
+                )
+            values = {k: v for k, v in record.items() if k.lower() != field.name.lower()}
+            try:
+                saved, was_created = self.state.upsert(obj.name, field.name, value, values)
+            except MultipleMatches as exc:
+                raise SalesforceApiError(
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"{field.name}: more than one record found for external id field: {exc.record_ids}",
+                    fields=[field.name],
+                ) from None
+            if was_created:
+                created.add(str(saved["Id"]))
+            return str(saved["Id"])
+
+        results = self._run(records, _flag(body.get("allOrNone")), upsert_one)
+        return json_response(
+            [{**r, "created": r.get("id") in created} if r["success"] else r for r in results]
+        )
 
     async def delete(self, request: Request) -> Response:
         ids = [i for i in request.query_params.get("ids", "").split(",") if i]
