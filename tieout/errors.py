@@ -9,6 +9,9 @@ try again) and per-record (file the record in the exception queue and go on)::
     ├── ConfigError                 bad configuration; carries every problem found (file, line, field)
     ├── StoreError                  the state store failed or is not migrated
     │   └── SchemaOutOfDate         `tieout db upgrade` has not been run
+    ├── QueueError                  an exception-queue action that cannot be done
+    │   ├── UnknownException        no exception with that id
+    │   └── InvalidTransition       e.g. resolving an exception that is already resolved
     ├── RunLockedError              another run of the same job holds the lock
     ├── RunInterrupted              a shutdown was requested; the run stopped at a page boundary
     ├── RecordError                 one record is bad; the run goes on (per-record)
@@ -65,6 +68,18 @@ class StoreError(TieoutError):
 
 class SchemaOutOfDate(StoreError):
     """The database schema is older than this version of tieout; run `tieout db upgrade`."""
+
+
+class QueueError(TieoutError):
+    """An exception-queue action cannot be done."""
+
+
+class UnknownException(QueueError):
+    """No exception has that id."""
+
+
+class InvalidTransition(QueueError):
+    """The action does not apply to the exception's current status."""
 
 
 class RunLockedError(TieoutError):

@@ -17,13 +17,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from tieout.errors import StoreError
 from tieout.store.database import current_revision, ensure_schema, head_revision, make_engine, upgrade
 from tieout.store.ledger import LedgerEntry, LedgerOps
-from tieout.store.queue import AuditEvent, QueueOps, StoredException
+from tieout.store.queue import AuditEvent, ExceptionQuery, QueueOps, StoredException
 from tieout.store.records import RecordOps, StoredRaw
 from tieout.store.state import CursorState, RunRecord, StateOps
 
 __all__ = [
     "AuditEvent",
     "CursorState",
+    "ExceptionQuery",
     "LedgerEntry",
     "RunRecord",
     "Store",

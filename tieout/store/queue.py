@@ -50,6 +50,49 @@ class StoredException:
 
 
 @dataclass(frozen=True)
+class ExceptionQuery:
+    """Filters, sort and page for listing the queue; every filter is a bound parameter."""
+
+    statuses: Sequence[str] = OPEN_STATUSES
+    rule_codes: Sequence[str] = ()
+    severities: Sequence[str] = ()
+    assignee: str | None = None
+    customer: str | None = None
+    subsidiary_id: str | None = None
+    currency: str | None = None
+    first_seen_before: datetime | None = None
+    sort: str = "amount"
+    limit: int = 100
+    offset: int = 0
+
+    def conditions(self) -> list[Any]:
+        conditions: list[Any] = []
+        if self.statuses:
+            conditions.append(exceptions.c.status.in_(list(self.statuses)))
+        if self.rule_codes:
+            conditions.append(exceptions.c.rule_code.in_(list(self.rule_codes)))
+        if self.severities:
+            conditions.append(exceptions.c.severity.in_(list(self.severities)))
+        if self.assignee is not None:
+            conditions.append(exceptions.c.assignee == self.assignee)
+        if self.customer is not None:
+            pattern = "%" + self.customer.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conditions.append(
+                exceptions.c.customer_name.ilike(pattern, escape="\\")
+                | (exceptions.c.customer_ref == self.customer)
+            )
+        if self.subsidiary_id is not None:
+            conditions.append(exceptions.c.subsidiary_id == self.subsidiary_id)
+        if self.currency is not None:
+            conditions.append(exceptions.c.currency == self.currency.upper())
+        if self.first_seen_before is not None:
+            conditions.append(exceptions.c.first_seen_at < self.first_seen_before)
+        if self.sort not in ("amount", "age", "id"):
+            raise ValueError(f"sort by amount, age or id, not {self.sort!r}")
+        return conditions
+
+
+@dataclass(frozen=True)
 class AuditEvent:
     event_id: int
     exception_id: int
@@ -230,6 +273,50 @@ class QueueOps:
             )
             for row in rows
         ]
+
+    def update_exception(self, exception_id: int, **values: Any) -> None:
+        """Change the queue fields of one exception (status, assignee, resolved_at)."""
+        allowed = {"status", "assignee", "resolved_at"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"cannot change {', '.join(sorted(unknown))} of an exception")
+        if "status" in values and values["status"] not in EXCEPTION_STATUSES:
+            raise ValueError(f"unknown exception status {values['status']!r}")
+        self.connection.execute(
+            update(exceptions).where(exceptions.c.exception_id == exception_id).values(**values)
+        )
+
+    def query_exceptions(self, query: ExceptionQuery) -> tuple[list[StoredException], int]:
+        """One page of exceptions matching the filters, and how many match in all."""
+        conditions = query.conditions()
+        total = self.connection.execute(
+            select(func.count()).select_from(exceptions).where(*conditions)
+        ).scalar_one()
+        order = {
+            "amount": (exceptions.c.amount_at_risk_minor.desc(), exceptions.c.exception_id),
+            "age": (exceptions.c.first_seen_at, exceptions.c.exception_id),
+            "id": (exceptions.c.exception_id,),
+        }[query.sort]
+        rows = self.connection.execute(
+            select(exceptions).where(*conditions).order_by(*order).limit(query.limit).offset(query.offset)
+        )
+        return [_stored(row) for row in rows], int(total)
+
+    def count_by_rule(self, statuses: Sequence[str] = OPEN_STATUSES) -> dict[str, int]:
+        rows = self.connection.execute(
+            select(exceptions.c.rule_code, func.count())
+            .where(exceptions.c.status.in_(list(statuses)))
+            .group_by(exceptions.c.rule_code)
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    def open_fingerprints(self, rule_codes: Sequence[str]) -> list[str]:
+        rows = self.connection.execute(
+            select(exceptions.c.fingerprint).where(
+                exceptions.c.rule_code.in_(list(rule_codes)), exceptions.c.status.in_(OPEN_STATUSES)
+            )
+        )
+        return [row.fingerprint for row in rows]
 
     def count_open_by_severity(self) -> dict[str, int]:
         rows = self.connection.execute(

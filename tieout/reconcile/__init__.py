@@ -1,0 +1,1 @@
+"""Reconciliation: rules that compare the systems' canonical records, and the exception queue."""
