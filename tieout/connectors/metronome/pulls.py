@@ -1,0 +1,264 @@
+"""Pulls of the Metronome streams, page by page, each request through `MetronomeApi.call`.
+
+Metronome has no "changed since" filter on any of these lists, so `since`/`until` are applied to
+each record's `updated_at` here, and the cost of a pull is bounded by listing, not by change:
+
+- customers: the customer list (active, then archived), 100 a page; the billing-provider
+  configurations of each customer in the window (one call each). `updated_at` = `updated_at`.
+- contracts: per customer, its contracts (v2 list, archived included); each contract in the
+  window with its rate card, its rates at `starting_at` and its products (`lookups.PriceBook`).
+- invoices: per customer, its invoices. A full pull reads them oldest first; an incremental one
+  reads newest first (`sort=date_desc`) and stops at the first page that reaches back before
+  `since`, so an unchanged customer costs one call.
+- usage: a full pull reads each customer's FINALIZED invoices and asks `/v1/usage` for each
+  invoice period (window NONE) and the metrics of the usage products billed on it; an
+  incremental pull asks once, for every customer, for whole days (window DAY) whose end falls in
+  [since, until), leaving out empty days.
+
+Customers for the per-customer streams come from the customer list, active and archived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from tieout.connectors.base import Page, RawRecord
+from tieout.connectors.metronome.api import SYSTEM, MetronomeApi
+from tieout.connectors.metronome.lookups import PriceBook, Record, iso
+from tieout.errors import MappingError
+from tieout.mappings.metronome import LOOKUPS, usage_native_id
+from tieout.mappings.metronome.common import timestamp
+
+DAY = timedelta(days=1)
+
+
+def stamp(value: Any) -> datetime | None:
+    """A record's timestamp, or None when it cannot be read (its mapper will say why)."""
+    try:
+        return timestamp(value, "updated_at")
+    except MappingError:
+        return None
+
+
+def in_window(moment: datetime | None, since: datetime | None, until: datetime | None) -> bool:
+    if moment is None:
+        return True  # unreadable: pass it on so the mapping failure is filed, not hidden
+    return (since is None or moment >= since) and (until is None or moment < until)
+
+
+def contract_updated_at(contract: Record) -> datetime | None:
+    created, archived = stamp(contract.get("created_at")), stamp(contract.get("archived_at"))
+    if created is None:
+        return None
+    return max(created, archived) if archived is not None else created
+
+
+def _midnight_after(moment: datetime) -> datetime:
+    """The first midnight (UTC) at or after `moment`."""
+    floor = datetime.combine(moment.astimezone(UTC).date(), time(0), tzinfo=UTC)
+    return floor if floor == moment else floor + DAY
+
+
+class Puller:
+    """One pull of one stream: the API, the page size and the pull's price-book cache."""
+
+    def __init__(self, api: MetronomeApi, page_size: int, stream: str, clock: Callable[[], datetime]) -> None:
+        self.api = api
+        self.sdk = api.sdk
+        self.page_size = page_size
+        self.stream = stream
+        self.clock = clock
+        self.book = PriceBook(api, page_size)
+
+    def record(self, source_id: str, updated_at: datetime | None, payload: Record) -> RawRecord:
+        return RawRecord(SYSTEM, self.stream, source_id, updated_at, payload)
+
+    def customer_pages(self) -> Iterator[list[Record]]:
+        """Every customer, active then archived, one list page at a time."""
+        for archived in (False, True):
+            cursor: str | None = None
+            while True:
+                params: dict[str, Any] = {"limit": self.page_size, "only_archived": archived}
+                if cursor:
+                    params["next_page"] = cursor
+                body = self.api.call(
+                    "GET /v1/customers", self.sdk.v1.customers.with_raw_response.list, **params
+                )
+                yield list(body.get("data") or [])
+                cursor = body.get("next_page")
+                if not cursor:
+                    break
+
+    def customer_ids(self) -> Iterator[str]:
+        for page in self.customer_pages():
+            for customer in page:
+                yield str(customer["id"])
+
+    def customers(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
+        for page in self.customer_pages():
+            records = []
+            for customer in page:
+                updated_at = stamp(customer.get("updated_at"))
+                if not in_window(updated_at, since, until):
+                    continue
+                customer_id = str(customer["id"])
+                configs = self.api.call(
+                    "POST /v1/getCustomerBillingProviderConfigurations",
+                    self.sdk.v1.customers.with_raw_response.retrieve_billing_configurations,
+                    customer_id=customer_id,
+                )
+                payload = {
+                    **customer,
+                    LOOKUPS: {"billing_provider_configurations": configs.get("data") or []},
+                }
+                records.append(self.record(customer_id, updated_at, payload))
+            if records:
+                yield Page(records)
+
+    def contracts(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
+        for customer_id in self.customer_ids():
+            records = []
+            cursor: str | None = None
+            while True:
+                params: dict[str, Any] = {"customer_id": customer_id, "include_archived": True}
+                if cursor:
+                    params["cursor"] = cursor
+                body = self.api.call(
+                    "POST /v2/contracts/list", self.sdk.v2.contracts.with_raw_response.list, **params
+                )
+                for contract in body.get("data") or []:
+                    updated_at = contract_updated_at(contract)
+                    if in_window(updated_at, since, until):
+                        records.append(
+                            self.record(str(contract["id"]), updated_at, self.with_price_book(contract))
+                        )
+                cursor = body.get("cursor")
+                if not cursor:
+                    break
+            if records:
+                yield Page(records)
+
+    def with_price_book(self, contract: Record) -> Record:
+        rate_card_id = contract.get("rate_card_id")
+        starting_at = stamp(contract.get("starting_at"))
+        card = self.book.rate_card(rate_card_id) if isinstance(rate_card_id, str) else None
+        rates = (
+            self.book.rates_at(rate_card_id, starting_at)
+            if card and starting_at and isinstance(rate_card_id, str)
+            else []
+        )
+        referenced = {row.get("product_id") for row in rates}
+        for group in ("overrides", "commits"):
+            referenced |= {(item.get("product") or {}).get("id") for item in contract.get(group) or []}
+        catalog = self.book.products()
+        products = {pid: catalog[pid] for pid in referenced if isinstance(pid, str) and pid in catalog}
+        return {**contract, LOOKUPS: {"rate_card": card, "rates": rates, "products": products}}
+
+    def invoice_pages(
+        self, customer_id: str, *, newest_first: bool, status: str | None = None
+    ) -> Iterator[list[Record]]:
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {
+                "customer_id": customer_id,
+                "limit": self.page_size,
+                "sort": "date_desc" if newest_first else "date_asc",
+            }
+            if status:
+                params["status"] = status
+            if cursor:
+                params["next_page"] = cursor
+            body = self.api.call(
+                "GET /v1/customers/{id}/invoices",
+                self.sdk.v1.customers.invoices.with_raw_response.list,
+                **params,
+            )
+            yield list(body.get("data") or [])
+            cursor = body.get("next_page")
+            if not cursor:
+                return
+
+    def invoices(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
+        for customer_id in self.customer_ids():
+            for page in self.invoice_pages(customer_id, newest_first=since is not None):
+                records = [
+                    self.record(str(invoice["id"]), stamp(invoice.get("issued_at")), invoice)
+                    for invoice in page
+                    if in_window(stamp(invoice.get("issued_at")), since, until)
+                ]
+                if records:
+                    yield Page(records)
+                oldest = stamp(page[-1].get("issued_at")) if page else None
+                if since is not None and oldest is not None and oldest < since:
+                    break
+
+    def usage(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
+        if since is None:
+            yield from self.usage_by_invoice_period(until)
+        else:
+            yield from self.usage_by_day(since, until)
+
+    def usage_rows(self, **params: Any) -> Iterator[list[Record]]:
+        cursor: str | None = None
+        while True:
+            extra: dict[str, Any] = {"next_page": cursor} if cursor else {}
+            body = self.api.call(
+                "POST /v1/usage", self.sdk.v1.usage.with_raw_response.list, **params, **extra
+            )
+            yield list(body.get("data") or [])
+            cursor = body.get("next_page")
+            if not cursor:
+                return
+
+    def usage_record(self, row: Record) -> RawRecord:
+        products = self.book.products_of_metric(str(row.get("billable_metric_id")))
+        return self.record(
+            usage_native_id(row), stamp(row.get("end_timestamp")), {**row, LOOKUPS: {"products": products}}
+        )
+
+    def usage_by_invoice_period(self, until: datetime | None) -> Iterator[Page]:
+        for customer_id in self.customer_ids():
+            periods: dict[tuple[str, str], set[str]] = {}
+            for page in self.invoice_pages(customer_id, newest_first=False, status="FINALIZED"):
+                for invoice in page:
+                    start, end = stamp(invoice.get("start_timestamp")), stamp(invoice.get("end_timestamp"))
+                    if start is None or end is None or end <= start or not in_window(end, None, until):
+                        continue
+                    metrics = {
+                        metric
+                        for line in invoice.get("line_items") or []
+                        if isinstance(line.get("product_id"), str)
+                        and (metric := self.book.metric_of_product(line["product_id"])) is not None
+                    }
+                    if metrics:
+                        periods.setdefault((iso(start), iso(end)), set()).update(metrics)
+            records = []
+            for (start_at, end_at), metrics in periods.items():
+                for rows in self.usage_rows(
+                    starting_on=start_at,
+                    ending_before=end_at,
+                    window_size="NONE",
+                    customer_ids=[customer_id],
+                    billable_metrics=[{"id": metric} for metric in sorted(metrics)],
+                ):
+                    records += [self.usage_record(row) for row in rows if row.get("value") is not None]
+            if records:
+                yield Page(records)
+
+    def usage_by_day(self, since: datetime, until: datetime | None) -> Iterator[Page]:
+        first = _midnight_after(since - DAY)
+        end = until or self.clock()
+        last = _midnight_after(end) - DAY
+        if last <= first:
+            return
+        for rows in self.usage_rows(starting_on=iso(first), ending_before=iso(last), window_size="DAY"):
+            records = [
+                self.usage_record(row)
+                for row in rows
+                if row.get("value") not in (None, 0)
+                and in_window(stamp(row.get("end_timestamp")), since, until)
+            ]
+            if records:
+                yield Page(records)
