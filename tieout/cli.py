@@ -1,20 +1,13 @@
 """The operators' entry point: `tieout ...` (typer + rich).
 
 Every command takes the global `--config PATH` (or TIEOUT_CONFIG; default ./tieout.yaml), and
-every read command takes `--json` for scripting. Exit codes:
-
-    0  done
-    1  a sync run failed or was interrupted (details in `tieout status` and the run record)
-    2  the configuration or the command line is wrong (every problem is printed)
-    3  the state store failed or needs `tieout db upgrade`
-    4  a connector could not reach or use its system
+every read command takes `--json` for scripting. Exit codes are listed in `tieout.cli_common`
+and in `tieout --help`.
 """
 
 from __future__ import annotations
 
-import json
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,17 +17,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tieout.cli_common import (
+    EXIT_CONFIG,
+    EXIT_RUN_FAILED,
+    JsonOption,
+    err,
+    errors_to_exit_codes,
+    out,
+    print_json,
+    state,
+)
+from tieout.cli_exceptions import exceptions_app
 from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.connectors.registry import installed_connectors
-from tieout.errors import ConfigError, ConnectorError, StoreError, TieoutError
+from tieout.errors import ConfigError, TieoutError
 from tieout.runner import PageProgress, SyncService
 from tieout.store import RunRecord, Store
-
-EXIT_OK, EXIT_RUN_FAILED, EXIT_CONFIG, EXIT_STORE, EXIT_CONNECTOR = 0, 1, 2, 3, 4
 
 app = typer.Typer(
     name="tieout",
@@ -51,17 +52,7 @@ connectors_app = typer.Typer(help="See which connectors are installed.", no_args
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(connectors_app, name="connectors")
-
-out = Console()
-err = Console(stderr=True)
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-class State:
-    config_path: Path = Path("tieout.yaml")
-
-
-state = State()
+app.add_typer(exceptions_app, name="exceptions")
 
 
 @app.callback()
@@ -78,27 +69,6 @@ def _global_options(
     ] = None,
 ) -> None:
     state.config_path = resolve_config_path(config)
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str, sort_keys=True) + "\n")
-
-
-@contextmanager
-def _errors_to_exit_codes() -> Iterator[None]:
-    try:
-        yield
-    except ConfigError as exc:
-        err.print(f"[bold red]configuration problems ({len(exc.problems)}):[/]")
-        for problem in exc.problems:
-            err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-    except StoreError as exc:
-        err.print(f"[bold red]state store:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_STORE) from None
-    except ConnectorError as exc:
-        err.print(f"[bold red]connector:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_CONNECTOR) from None
 
 
 def _open(create_schema: bool = True) -> tuple[TieoutConfig, Store]:
@@ -135,7 +105,7 @@ def config_check(as_json: JsonOption = False) -> None:
         config = load_config(state.config_path)
     except ConfigError as exc:
         if as_json:
-            _print_json(
+            print_json(
                 {
                     "ok": False,
                     "problems": [
@@ -145,7 +115,7 @@ def config_check(as_json: JsonOption = False) -> None:
                 }
             )
             raise typer.Exit(EXIT_CONFIG) from None
-        with _errors_to_exit_codes():
+        with errors_to_exit_codes():
             raise
     summary = {
         "ok": True,
@@ -158,7 +128,7 @@ def config_check(as_json: JsonOption = False) -> None:
         },
     }
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
     out.print(f"[green]ok[/]: {config.path} ({summary['store']} store, {config.mode.value} mode)")
     for name, item in config.systems.items():
@@ -169,7 +139,7 @@ def config_check(as_json: JsonOption = False) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the state store's migrations up to this version of tieout."""
-    with _errors_to_exit_codes():
+    with errors_to_exit_codes():
         config = load_config(state.config_path)
         store = Store.open(config.store_url, check_schema=False)
         before, after = store.upgrade()
@@ -195,7 +165,7 @@ def connectors_list(as_json: JsonOption = False) -> None:
             }
         )
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         out.print("no connectors installed")
@@ -233,7 +203,7 @@ def sync(
         err.print("name a SYSTEM before a STREAM")
         raise typer.Exit(EXIT_CONFIG)
     stop = threading.Event()
-    with _errors_to_exit_codes(), _stop_on_signals(stop):
+    with errors_to_exit_codes(), _stop_on_signals(stop):
         config, store = _open()
         show_progress = not as_json and out.is_terminal
         with Progress(
@@ -258,7 +228,7 @@ def sync(
             finally:
                 service.close()
     if as_json:
-        _print_json([result.as_dict() for result in results])
+        print_json([result.as_dict() for result in results])
     else:
         if not results:
             out.print("nothing to sync: no system is enabled in the configuration")
@@ -286,7 +256,7 @@ def sync(
 @app.command()
 def status(as_json: JsonOption = False) -> None:
     """Per stream: last run, its counts, the cursor; open exceptions by severity."""
-    with _errors_to_exit_codes():
+    with errors_to_exit_codes():
         config, store = _open()
         with store.transaction() as tx:
             cursors = {(item.system, item.stream): item for item in tx.list_cursors()}
@@ -315,7 +285,7 @@ def status(as_json: JsonOption = False) -> None:
         "as_of": datetime.now(UTC),
     }
     if as_json:
-        _print_json(report)
+        print_json(report)
         return
     table = Table("system", "stream", "last run", "status", "pulled", "failed", "watermark")
     for item in streams:
