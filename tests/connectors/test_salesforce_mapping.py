@@ -192,15 +192,16 @@ def test_family_pricing_is_configurable() -> None:
 @pytest.mark.parametrize("name", [*GOLDEN_ACCOUNTS, *GOLDEN_OPPORTUNITIES])
 def test_stored_payloads_map_the_same(name: str) -> None:
     if name in GOLDEN_ACCOUNTS:
-        payload, mapper, context = GOLDEN_ACCOUNTS[name], map_account, ACCOUNTS
+        payload = GOLDEN_ACCOUNTS[name]
+        assert map_account(stored(payload), ACCOUNTS) == map_account(payload, ACCOUNTS)
     else:
-        payload, mapper, context = GOLDEN_OPPORTUNITIES[name], map_opportunity, OPPORTUNITIES
-    assert mapper(stored(payload), context) == mapper(payload, context)  # type: ignore[operator]
+        payload = GOLDEN_OPPORTUNITIES[name]
+        assert map_opportunity(stored(payload), OPPORTUNITIES) == map_opportunity(payload, OPPORTUNITIES)
 
 
 def _broken(name: str, path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
     payload = copy.deepcopy(GOLDEN_OPPORTUNITIES.get(name) or GOLDEN_ACCOUNTS[name])
-    target = payload
+    target: Any = payload
     for key in path[:-1]:
         target = target[key]
     if value is KeyError:
