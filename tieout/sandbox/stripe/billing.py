@@ -186,10 +186,12 @@ class BillingStore(PayoutStore):
         period_start: int | None = None,
         period_end: int | None = None,
         metadata: dict[str, str] | None = None,
+        tax: int | None = None,
     ) -> dict[str, Any]:
         """A draft invoice. `lines` (seeding only) are invoice items to add: dicts with `amount`
         or `unit_amount`/`quantity` or `price_id`, and optional `description`, `period_start`,
-        `period_end`, `metadata`."""
+        `period_end`, `metadata`. `tax` (seeding only) is the invoice's tax in minor units, as
+        Stripe Tax or tax rates would compute it: part of `total` and `amount_due`, not of `subtotal`."""
         with self.lock:
             customer = self.find("customer", customer_id, param="customer", status=400)
             if collection_method not in ("charge_automatically", "send_invoice"):
@@ -229,8 +231,9 @@ class BillingStore(PayoutStore):
                 "period_start": period_start or now,
                 "period_end": period_end or now,
                 "subtotal": 0,
-                "total": 0,
-                "amount_due": 0,
+                "tax": tax,
+                "total": tax or 0,
+                "amount_due": tax or 0,
                 "amount_paid": 0,
                 "starting_balance": 0,
                 "ending_balance": None,
@@ -291,7 +294,7 @@ class BillingStore(PayoutStore):
         rendered["amount_remaining"] = rendered["amount_due"] - rendered["amount_paid"]
         rendered["paid"] = rendered["status"] == "paid"
         rendered["subtotal_excluding_tax"] = rendered["subtotal"]
-        rendered["total_excluding_tax"] = rendered["total"]
+        rendered["total_excluding_tax"] = rendered["total"] - (rendered["tax"] or 0)
 
     def invoice_line_page(
         self, invoice_id: str, *, limit: int, starting_after: str | None, ending_before: str | None

@@ -36,8 +36,11 @@ class InvoicingStore(BillingStore):
                 code="invoice_not_editable",
             )
         customer = self.find("customer", invoice["customer"])
-        number = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}"
-        customer["next_invoice_sequence"] += 1
+        # A number set on the draft is kept, as Stripe keeps it; otherwise the customer's sequence gives one.
+        number = invoice["number"]
+        if number is None:
+            number = f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}"
+            customer["next_invoice_sequence"] += 1
         if customer["currency"] is None:
             customer["currency"] = invoice["currency"]
         starting_balance = customer["balance"] if customer["currency"] == invoice["currency"] else 0
