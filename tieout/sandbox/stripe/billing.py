@@ -16,6 +16,16 @@ from tieout.sandbox.stripe.params import merge_metadata
 from tieout.sandbox.stripe.payouts import PayoutStore
 
 DAY = 86_400
+
+
+def line_id_for(item_id: str) -> str:
+    return "il_" + item_id.removeprefix("ii_")
+
+
+def item_id_for(line_id: str) -> str:
+    return "ii_" + line_id.removeprefix("il_")
+
+
 LINES_IN_INVOICE = 10
 
 
@@ -24,7 +34,8 @@ class BillingStore(PayoutStore):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.line_items: dict[str, Record] = {}
+        # Invoice id -> ids of its invoice items, in line order. A line is drawn from its item at
+        # render time (`il_` + the item id's body), so lines cost no memory of their own.
         self.invoice_lines: dict[str, list[str]] = {}
 
     # -- invoice items ----------------------------------------------------------------------------
@@ -116,7 +127,6 @@ class BillingStore(PayoutStore):
             delta = changes.get("amount", record["amount"]) - record["amount"]
             self.update_record("invoiceitem", record, changes, "invoiceitem.updated")
             if record["invoice"] is not None:
-                self._sync_line(record)
                 if delta:
                     self._add_to_totals(self.find("invoice", record["invoice"]), delta)
             return self.render("invoiceitem", record)
@@ -127,41 +137,34 @@ class BillingStore(PayoutStore):
             if record["invoice"] is not None:
                 invoice = self.find("invoice", record["invoice"])
                 self._require_draft(invoice, "delete invoice items on")
-                line_id = self._line_for_item(invoice["id"], item_id)
-                self.invoice_lines[invoice["id"]].remove(line_id)
-                del self.line_items[line_id]
+                self.invoice_lines[invoice["id"]].remove(item_id)
                 self._add_to_totals(invoice, -record["amount"])
             self.tables["invoiceitem"].discard(item_id)
             self.deleted[item_id] = "invoiceitem"
             self.emit("invoiceitem.deleted", "invoiceitem", record)
             return {"id": item_id, "object": "invoiceitem", "deleted": True}
 
-    def _line_for_item(self, invoice_id: str, item_id: str) -> str:
-        for line_id in self.invoice_lines[invoice_id]:
-            if self.line_items[line_id]["invoice_item"] == item_id:
-                return line_id
-        raise LookupError(item_id)
-
     def _attach_item(self, invoice: Record, item: Record) -> None:
-        line_id = "il_" + item["id"].removeprefix("ii_")
-        self.line_items[line_id] = {"id": line_id, "invoice_item": item["id"], "invoice": invoice["id"]}
-        self.invoice_lines.setdefault(invoice["id"], []).append(line_id)
-        self._sync_line(item)
+        self.invoice_lines.setdefault(invoice["id"], []).append(item["id"])
         self._add_to_totals(invoice, item["amount"])
 
-    def _sync_line(self, item: Record) -> None:
-        line_id = "il_" + item["id"].removeprefix("ii_")
-        self.line_items[line_id].update(
-            amount=item["amount"],
-            amount_excluding_tax=item["amount"],
-            currency=item["currency"],
-            description=item["description"],
-            metadata=item["metadata"],
-            period=item["period"],
-            price=item["price"],
-            quantity=item["quantity"],
-            unit_amount_excluding_tax=item["unit_amount_decimal"],
-        )
+    def line_record(self, item_id: str) -> Record:
+        """The invoice line an invoice item makes, in the shape of the line_item object."""
+        item = self.tables["invoiceitem"].records[item_id]
+        return {
+            "id": line_id_for(item_id),
+            "amount": item["amount"],
+            "amount_excluding_tax": item["amount"],
+            "currency": item["currency"],
+            "description": item["description"],
+            "invoice": item["invoice"],
+            "invoice_item": item_id,
+            "metadata": item["metadata"],
+            "period": item["period"],
+            "price": item["price"],
+            "quantity": item["quantity"],
+            "unit_amount_excluding_tax": item["unit_amount_decimal"],
+        }
 
     @staticmethod
     def _add_to_totals(invoice: Record, delta: int) -> None:
@@ -287,7 +290,7 @@ class BillingStore(PayoutStore):
         line_ids = self.invoice_lines.get(rendered["id"], [])
         rendered["lines"] = {
             "object": "list",
-            "data": [self.render("line_item", self.line_items[i]) for i in line_ids[:LINES_IN_INVOICE]],
+            "data": [self.render("line_item", self.line_record(i)) for i in line_ids[:LINES_IN_INVOICE]],
             "has_more": len(line_ids) > LINES_IN_INVOICE,
             "url": f"/v1/invoices/{rendered['id']}/lines",
         }
@@ -302,7 +305,7 @@ class BillingStore(PayoutStore):
         """Lines in invoice order (Stripe lists them oldest first), paged by line id."""
         with self.lock:
             self.find("invoice", invoice_id)
-            line_ids = self.invoice_lines.get(invoice_id, [])
+            line_ids = [line_id_for(i) for i in self.invoice_lines.get(invoice_id, [])]
             if ending_before is not None:
                 if ending_before not in line_ids:
                     raise invalid(f"No such line item: '{ending_before}'", param="ending_before")
@@ -317,7 +320,7 @@ class BillingStore(PayoutStore):
                     start = line_ids.index(starting_after) + 1
                 chosen = line_ids[start : start + limit]
                 has_more = start + limit < len(line_ids)
-            return [self.render("line_item", self.line_items[i]) for i in chosen], has_more
+            return [self.render("line_item", self.line_record(item_id_for(i))) for i in chosen], has_more
 
     @staticmethod
     def _require_draft(invoice: Record, action: str) -> None:
@@ -355,8 +358,7 @@ class BillingStore(PayoutStore):
             record = self.find("invoice", invoice_id)
             if record["status"] != "draft":
                 raise invalid("You can only delete draft invoices.")
-            for line_id in self.invoice_lines.pop(invoice_id, []):
-                item_id = self.line_items.pop(line_id)["invoice_item"]
+            for item_id in self.invoice_lines.pop(invoice_id, []):
                 self.tables["invoiceitem"].discard(item_id)
             self.tables["invoice"].discard(invoice_id)
             self.emit("invoice.deleted", "invoice", record)

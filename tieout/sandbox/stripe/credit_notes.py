@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tieout.sandbox.stripe.billing import item_id_for
 from tieout.sandbox.stripe.collection import Record
 from tieout.sandbox.stripe.errors import invalid
 from tieout.sandbox.stripe.invoicing import InvoicingStore
@@ -102,12 +103,12 @@ class CreditNoteStore(InvoicingStore):
         line_type = line.get("type")
         base: Record = {"id": f"cnli_{cn_id.removeprefix('cn_')}{position:02d}", "livemode": False}
         if line_type == "invoice_line_item":
-            line_id = line.get("invoice_line_item")
-            if line_id not in self.invoice_lines.get(invoice["id"], []):
+            line_id = str(line.get("invoice_line_item"))
+            if item_id_for(line_id) not in self.invoice_lines.get(invoice["id"], []):
                 raise invalid(
                     f"No such invoice line item: '{line_id}'", param=f"lines[{position}][invoice_line_item]"
                 )
-            source = self.line_items[str(line_id)]
+            source = self.line_record(item_id_for(line_id))
             quantity = int(line.get("quantity") or source["quantity"] or 1)
             amount = (
                 int(line["amount"])

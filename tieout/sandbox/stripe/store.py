@@ -7,9 +7,11 @@ the HTTP server reads.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
@@ -82,6 +84,9 @@ _INDEXES: dict[str, tuple[str, ...]] = {
 }
 
 
+_NO_REQUEST: dict[str, str | None] = {"id": None, "idempotency_key": None}  # shared, never mutated
+
+
 def snapshot(record: Record) -> Record:
     """A copy that later updates cannot reach: records replace nested dicts instead of mutating them."""
     return dict(record)
@@ -100,6 +105,22 @@ class StripeStore:
         }
         self.deleted: dict[str, str] = {}  # id -> object name, for `{"deleted": true}` answers
         self.event_listeners: list[Callable[[Record], None]] = []
+        self._events_since_purge = 0
+
+    @contextmanager
+    def bulk_seeding(self) -> Iterator[None]:
+        """Seed many records faster: the cyclic garbage collector is paused meanwhile.
+
+        Stripe records form no reference cycles, so collections during a large seed only rescan
+        millions of live objects; pausing them roughly halves the time of a 200,000-invoice seed.
+        """
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            if was_enabled:
+                gc.enable()
 
     # -- time and insertion -------------------------------------------------------------------
 
@@ -127,6 +148,9 @@ class StripeStore:
     ) -> Record:
         """Record an event carrying a snapshot of `record` as it is now, and hand it to listeners."""
         request_id, idempotency_key = current_request.get()
+        request = (
+            _NO_REQUEST if request_id is None else {"id": request_id, "idempotency_key": idempotency_key}
+        )
         event: Record = {
             "id": self.ids.new("evt"),
             "created": self.now(),
@@ -134,15 +158,19 @@ class StripeStore:
             "object_name": object_name,
             "snapshot": snapshot(record),
             "previous_attributes": previous_attributes,
-            "request": {"id": request_id, "idempotency_key": idempotency_key},
+            "request": request,
             "pending_webhooks": 0,
         }
         self.insert("event", event)
+        self._events_since_purge += 1
+        if self._events_since_purge >= 1000:
+            self.purge_expired_events()
         for listener in self.event_listeners:
             listener(event)
         return event
 
     def purge_expired_events(self) -> None:
+        self._events_since_purge = 0
         cutoff = int((self.clock.now() - EVENT_RETENTION).timestamp())
         self.tables["event"].purge_before(cutoff)
 
