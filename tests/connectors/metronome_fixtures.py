@@ -262,9 +262,10 @@ class Emulator:
             "backoff_base_seconds": 0.01,
             "backoff_max_seconds": 0.5,
         }
-        budget = overrides.pop("budget", None)
+        budget = overrides.pop("budget", None) or CallBudget("metronome")
+        http_client = overrides.pop("http_client", None)
         values.update(overrides)
-        return MetronomeConnector(MetronomeSettings(**values), budget=budget or CallBudget("metronome"))
+        return MetronomeConnector(MetronomeSettings(**values), budget=budget, http_client=http_client)
 
 
 @contextmanager
