@@ -450,14 +450,21 @@ def plan_payouts(payments: list[PaymentPlan], refunds: list[RefundPlan], as_of: 
         week = refund.refunded_at.date() - timedelta(days=refund.refunded_at.weekday())
         buckets.setdefault((refund.payment.currency, week), ([], []))[1].append(refund)
     payouts = []
+    carried: dict[str, tuple[list[PaymentPlan], list[RefundPlan]]] = {}
     for number, ((currency, week), (swept, refunded)) in enumerate(sorted(buckets.items()), start=1):
         created = datetime.combine(week + timedelta(days=9), time(3, 0), tzinfo=UTC)
         if created >= as_of:
             continue
+        earlier_payments, earlier_refunds = carried.pop(currency, ([], []))
+        swept, refunded = earlier_payments + swept, earlier_refunds + refunded
         gross = sum((payment.amount for payment in swept), Decimal(0)) - sum(
             (r.amount for r in refunded), Decimal(0)
         )
         fees = sum((payment.fee for payment in swept), Decimal(0))
+        if gross - fees <= 0:
+            # Stripe pays out nothing from a negative balance: the week's refunds wait for later payments.
+            carried[currency] = (swept, refunded)
+            continue
         payouts.append(
             PayoutPlan(
                 f"PO{number:06d}",

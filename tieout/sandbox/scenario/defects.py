@@ -196,6 +196,18 @@ class DefectPlanner:
                     Decimal(0),
                 )
 
+    def _wrong_invoice(self, payment: PaymentPlan, open_invoices: list[InvoicePlan]) -> InvoicePlan | None:
+        """Another open invoice of the payer's that the whole payment could be applied to."""
+        for invoice in open_invoices:
+            if (
+                invoice.customer is payment.customer
+                and id(invoice) not in self.used
+                and invoice.total >= payment.amount
+                and all(invoice is not paid for paid, _ in payment.applications)
+            ):
+                return invoice
+        return None
+
     def plant_cash(self) -> None:
         """Defects on invoices, payments, refunds, payouts and the ledger, once cash is planned."""
         company, rng, rate = self.company, self.rng, self.rate
@@ -229,22 +241,19 @@ class DefectPlanner:
             DefectKind.PAID_IN_STRIPE_OPEN_IN_NETSUITE,
         ):
             pool = [p for p in card if id(p) not in swept] if kind in unswept_only else card
+            if kind is DefectKind.PAYMENT_APPLIED_TO_WRONG_INVOICE:
+                # Only a customer with another open invoice the payment fits can have it misapplied.
+                pool = [p for p in pool if self._wrong_invoice(p, open_invoices) is not None]
             for payment in self._take(pool, _count(rate, len(card), rng)):
                 self.used.update(id(invoice) for invoice, _ in payment.applications)
                 defect = _payment_defect(kind, payment)
                 if kind is DefectKind.PAYMENT_APPLIED_TO_WRONG_INVOICE:
-                    wrong = [
-                        i
-                        for i in open_invoices
-                        if i.customer is payment.customer
-                        and id(i) not in self.used
-                        and i.total >= payment.amount
-                    ]
-                    if not wrong:
+                    wrong = self._wrong_invoice(payment, open_invoices)
+                    if wrong is None:
                         continue
-                    defect.other = wrong[0]
-                    self.used.add(id(wrong[0]))
-                    defect.detail["applied_to"] = wrong[0].number
+                    defect.other = wrong
+                    self.used.add(id(wrong))
+                    defect.detail["applied_to"] = wrong.number
                 self.plan.defects.append(defect)
         # A partial payment changes what the payouts swept: plan them again before choosing among them.
         company.payouts = plan_payouts(company.payments, company.refunds, company.as_of)
