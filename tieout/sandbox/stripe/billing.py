@@ -126,9 +126,8 @@ class BillingStore(PayoutStore):
                 changes["unit_amount_decimal"] = str(unit_amount)
             delta = changes.get("amount", record["amount"]) - record["amount"]
             self.update_record("invoiceitem", record, changes, "invoiceitem.updated")
-            if record["invoice"] is not None:
-                if delta:
-                    self._add_to_totals(self.find("invoice", record["invoice"]), delta)
+            if record["invoice"] is not None and delta:
+                self._add_to_totals(self.find("invoice", record["invoice"]), delta)
             return self.render("invoiceitem", record)
 
     def delete_invoice_item(self, item_id: str) -> dict[str, Any]:
