@@ -26,6 +26,8 @@ from tieout.connectors.metronome.pulls import stamp
 from tieout.errors import ConflictError, ConnectorError, PushRejected, TieoutError
 
 INGEST_BATCH = 100
+NAME_LIMIT = 160
+"""Metronome keeps the first 160 characters of a customer's name."""
 Record = dict[str, Any]
 
 
@@ -102,7 +104,7 @@ def _existing_customer(api: MetronomeApi, name: str, salesforce_id: str | None, 
             status_code=409,
         )
     customer = found[0]
-    if customer.get("name") != name:
+    if customer.get("name") != name[:NAME_LIMIT]:
         raise ConflictError(
             f"customer {customer['id']} holds ingest alias {key!r} under the name {customer.get('name')!r}, "
             f"not {name!r}",

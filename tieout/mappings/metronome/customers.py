@@ -42,13 +42,13 @@ def customer_links(payload: Mapping[str, Any]) -> dict[str, str]:
     for index, config in enumerate(items(lookups(payload), "billing_provider_configurations", path)):
         if config.get("archived_at") is not None:
             continue
-        provider = config.get("billing_provider")
-        key = _PROVIDER_LINKS.get(provider) if isinstance(provider, str) else None
+        provider = str(config.get("billing_provider"))
+        key = _PROVIDER_LINKS.get(provider)
         if key is None:
             continue
         native = optional_text(mapping(config, "configuration", f"{path}[{index}].configuration"), key)
         if native:
-            links.setdefault(provider, native)  # type: ignore[arg-type]
+            links.setdefault(provider, native)
     return links
 
 
