@@ -312,7 +312,12 @@ class NetSuiteConnector(Connector):
         if existing is not None and upsert.holds(existing, body):
             return PushResult(str(existing.get("id")), "unchanged")
         try:
-            response = self._send("PUT", url, json=upsert.wire(body, stream=stream, record_id=external_id))
+            response = self._send(
+                "PUT",
+                url,
+                params=upsert.replace_param(body),
+                json=upsert.wire(body, stream=stream, record_id=external_id),
+            )
         except ConnectorError as exc:
             if exc.status_code == 400:
                 raise PushRejected(str(exc), system=SYSTEM, stream=stream, record_id=external_id) from None

@@ -4,7 +4,8 @@ A push is `PUT /record/v1/{type}/eid:{externalId}`, which creates the record or 
 with that externalId: idempotent by construction. Before it, the connector reads the record by
 the same eid: if every field the body names already holds that value the push is "unchanged" and
 nothing is written; a posted invoice whose total would change is a conflict unless the body says
-`allow_overwrite`.
+`allow_overwrite`. Sublists in the body replace the record's (`replace=item,apply,...`), since
+NetSuite otherwise merges the lines of an upsert into the lines the record already has.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def wire(value: Any, *, stream: str, record_id: str) -> Any:
             )
         return number
     return value
+
+
+def replace_param(body: Mapping[str, Any]) -> dict[str, str]:
+    """`replace=` naming every sublist the body carries: the body is the whole of each, not lines to merge."""
+    sublists = sorted(key for key, value in body.items() if isinstance(value, Mapping) and "items" in value)
+    return {"replace": ",".join(sublists)} if sublists else {}
 
 
 def as_decimal(value: Any) -> Decimal | None:
