@@ -220,6 +220,8 @@ class Invoice(CanonicalRecord):
     period_start: date | None = None
     period_end: date | None = None
     subsidiary_id: str | None = None
+    exchange_rate: Decimal | None = None
+    """Units of the subsidiary's base currency per unit of the invoice currency, where known."""
     lines: tuple[InvoiceLine, ...] = ()
 
     @model_validator(mode="after")
@@ -270,6 +272,8 @@ class Payment(CanonicalRecord):
     unapplied: Money | None = None
     reference: str | None = None
     payout_id: str | None = None
+    subsidiary_id: str | None = None
+    exchange_rate: Decimal | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Payment:

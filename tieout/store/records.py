@@ -195,6 +195,13 @@ class RecordOps:
         )
         return entity_id
 
+    def crosswalk_entries(self) -> dict[tuple[str, str, str], str]:
+        """Every crosswalk row as (kind, system, native id) -> entity id."""
+        rows = self.connection.execute(
+            select(crosswalk.c.kind, crosswalk.c.system, crosswalk.c.native_id, crosswalk.c.entity_id)
+        )
+        return {(row.kind, row.system, row.native_id): row.entity_id for row in rows}
+
     def linked_ids(self, kind: str, system: str, native_id: str) -> dict[str, str]:
         """Every system's native id for the entity this record belongs to (its own included)."""
         entity = (
