@@ -131,3 +131,13 @@ def test_connectors_list_shows_entry_points_and_broken_plugins(monkeypatch: pyte
     assert "ModuleNotFoundError" in listed["broken"]["error"]
     assert listed["notaconnector"]["error"] == "not a tieout Connector subclass"
     assert registry.connector_class("ledgerly").name == "ledgerly"
+
+
+def test_reconcile_command_reports_and_files(tmp_path: Path) -> None:
+    config = str(config_file(tmp_path, f"sqlite:///{tmp_path}/t.db", "http://127.0.0.1:9"))
+    code, stdout, stderr = invoke("--config", config, "reconcile", "--json")
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert "INVOICE_MISSING_IN_NETSUITE" in result["rules"] and result["found"] == {}
+    code, _, stderr = invoke("--config", config, "reconcile", "--rule", "NO_SUCH_RULE")
+    assert code == 2 and "unknown rule NO_SUCH_RULE" in stderr

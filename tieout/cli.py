@@ -34,6 +34,7 @@ from tieout.cli_exceptions import exceptions_app
 from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.connectors.registry import installed_connectors
 from tieout.errors import ConfigError, TieoutError
+from tieout.reconcile.engine import Reconciler
 from tieout.runner import PageProgress, SyncService
 from tieout.store import RunRecord, Store
 
@@ -251,6 +252,29 @@ def sync(
                 out.print(f"{result.system} {result.stream}: {result.error}", highlight=False, soft_wrap=True)
     if any(result.status != "succeeded" for result in results):
         raise typer.Exit(EXIT_RUN_FAILED)
+
+
+@app.command()
+def reconcile(
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Only this rule (repeatable).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare the systems' records and update the exception queue."""
+    with errors_to_exit_codes():
+        config, store = _open()
+        result = Reconciler(store, value_maps=config.field_mappings.value_maps).run(rule)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    table = Table("rule", "found")
+    for code in result.rules:
+        table.add_row(code, str(result.found.get(code, 0)))
+    out.print(table)
+    out.print(
+        f"{sum(result.found.values())} mismatches: {result.opened} new, {result.refreshed} still open, "
+        f"{result.reopened} reopened, {result.resolved} resolved, {result.still_ignored} ignored as expected "
+        f"({result.seconds:.1f} s)"
+    )
 
 
 @app.command()
