@@ -4,7 +4,6 @@ price-book caching, idempotent pushes, ingest batching, strict validation, error
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -15,9 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-sys.path.append(str(Path(__file__).resolve().parent))
-from metronome_fixtures import NOW, Account, Emulator, running, seed_account
-
+from tests.connectors.metronome_fixtures import NOW, Account, Emulator, running, seed_account
 from tieout.connectors.base import CallBudget, Page
 from tieout.connectors.metronome import MetronomeConnector, MetronomeSettings
 from tieout.errors import (

@@ -6,16 +6,12 @@ so every fault can land on the customer list or on a per-customer call).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.append(str(Path(__file__).resolve().parent))
-from metronome_fixtures import NOW, Emulator, MetronomeBackend, running, seed_account
-
+from tests.connectors.metronome_fixtures import NOW, Emulator, MetronomeBackend, running, seed_account
 from tieout.connectors.metronome import MetronomeConnector
 from tieout.sandbox.clock import SandboxClock
 from tieout.sandbox.metronome import MetronomeState

@@ -8,19 +8,15 @@ cases break a pulled payload and expect a `MappingError` naming the field path.
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.append(str(Path(__file__).resolve().parent))
-from metronome_fixtures import JPY, NOW, Account, running, seed_price_book
-
+from tests.connectors.metronome_fixtures import JPY, NOW, Account, running, seed_price_book
 from tieout.errors import MappingError
 from tieout.mappings.context import FieldMappings, MappingContext
 from tieout.mappings.metronome import map_contract, map_customer, map_invoice, map_usage
