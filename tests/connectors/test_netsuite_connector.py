@@ -255,3 +255,26 @@ def test_connectors_of_one_account_must_agree_on_the_limit() -> None:
         acct.connector()
         with pytest.raises(ConnectorError):
             acct.connector(concurrency_limit=7)
+
+
+def test_tls_with_the_sandbox_ca_bundle(tmp_path: Path) -> None:
+    from netsuite_fixtures import START, connector_for
+
+    from tieout.sandbox.clock import SandboxClock
+    from tieout.sandbox.faults import FaultInjector
+    from tieout.sandbox.netsuite import NetSuiteState, build_app, client_settings
+    from tieout.sandbox.server import EmulatorServer, SandboxCA
+
+    authority = SandboxCA(tmp_path / "ca")
+    clock = SandboxClock(START)
+    state = NetSuiteState(clock, account_id="TSTDRVTLS0001")
+    injector = FaultInjector()
+    app = build_app(state, injector)
+    with EmulatorServer(app, tls=authority, name="netsuite-tls") as server:
+        account = Account(state, clock, injector, app, server, client_settings(server.base_url, state))
+        connector = connector_for(account, ca_bundle=str(authority.ca_bundle_path))
+        assert server.base_url.startswith("https://")
+        connector.check()
+        untrusted = connector_for(account, auth="basic", max_attempts=1)
+        with pytest.raises(ConnectorError):
+            untrusted.check()

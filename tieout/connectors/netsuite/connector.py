@@ -11,6 +11,7 @@ detail the records need (lines, document links). Pushes upsert with `PUT
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -119,7 +120,15 @@ class NetSuiteConnector(Connector):
             self.limiter = limiter_for(settings.account_id, settings.concurrency_limit)
         except ValueError as exc:
             raise ConnectorError(str(exc), system=SYSTEM) from None
-        inner = transport or httpx.HTTPTransport(verify=settings.ca_bundle or True)
+        try:
+            verify: ssl.SSLContext | bool = (
+                ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectorError(
+                f"cannot read ca_bundle {settings.ca_bundle}: {exc}", system=SYSTEM
+            ) from None
+        inner = transport or httpx.HTTPTransport(verify=verify)
         secrets = [
             secret.get_secret_value()
             for secret in (settings.client_secret, settings.private_key_pem)
