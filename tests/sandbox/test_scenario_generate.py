@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tieout.sandbox.clock import SandboxClock
-from tieout.sandbox.metronome import MetronomeState
-from tieout.sandbox.netsuite import NetSuiteState
-from tieout.sandbox.salesforce import SalesforceState
 from tieout.sandbox.scenario.context import States
 from tieout.sandbox.scenario.defects import FIXED_BY_SYNC, DefectKind
 from tieout.sandbox.scenario.generate import SCALES, AnswerKey, generate, scale_from
-from tieout.sandbox.stripe import StripeState
 
-NOW = datetime(2026, 11, 22, 17, 42, 10, tzinfo=UTC)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def fresh_states(emulator_seed: int = 42) -> States:
-    clock = SandboxClock(NOW)
-    return States(
-        clock,
-        SalesforceState(clock, session_id="scenario-test"),
-        MetronomeState(clock, seed=emulator_seed),
-        StripeState(clock, seed=emulator_seed, api_key="sk_test_scenario"),
-        NetSuiteState(clock),
-    )
+from scenario_oracle import fresh_states
 
 
 def snapshot(states: States) -> dict[str, Any]:
