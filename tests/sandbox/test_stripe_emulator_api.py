@@ -533,3 +533,46 @@ def test_legacy_global_configuration(emu: RunningStripe) -> None:
         assert modified.metadata["k"] == "v"
     finally:
         stripe.api_key, stripe.api_base, stripe.max_network_retries = saved
+
+
+def test_tax_rates_on_invoice_lines(client: stripe.StripeClient) -> None:
+    vat = client.v1.tax_rates.create(
+        params={
+            "display_name": "VAT",
+            "percentage": 19,
+            "inclusive": False,
+            "country": "DE",
+            "tax_type": "vat",
+        }
+    )
+    gst = client.v1.tax_rates.create(params={"display_name": "GST", "percentage": 10, "inclusive": True})
+    assert vat.id.startswith("txr_") and vat.percentage == 19
+    customer = client.v1.customers.create(params={"name": "Taxed GmbH"})
+    invoice = client.v1.invoices.create(params={"customer": customer.id})
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "invoice": invoice.id, "amount": 10_000, "tax_rates": [vat.id]}
+    )
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "invoice": invoice.id, "amount": 1_100, "tax_rates": [gst.id]}
+    )
+    taxed = client.v1.invoices.finalize_invoice(invoice.id)
+    assert (taxed.subtotal, taxed.tax, taxed.total) == (11_100, 1_900 + 100, 13_000)
+    assert (taxed.subtotal_excluding_tax, taxed.total_excluding_tax) == (11_000, 11_000)
+    assert taxed.amount_due == 13_000
+    by_rate = {t.tax_rate: (t.amount, t.inclusive, t.taxable_amount) for t in taxed.total_tax_amounts}
+    assert by_rate == {vat.id: (1_900, False, 10_000), gst.id: (100, True, 1_000)}
+    lines = {line.amount: line for line in taxed.lines.data}
+    assert lines[1_100].amount_excluding_tax == 1_000
+    assert lines[10_000].tax_rates[0].id == vat.id
+    listed = client.v1.tax_rates.list(params={"inclusive": True, "limit": 100})
+    assert gst.id in {r.id for r in listed.data} and vat.id not in {r.id for r in listed.data}
+
+
+def test_setting_a_customer_balance_records_an_adjustment(client: stripe.StripeClient) -> None:
+    customer = client.v1.customers.create(params={"name": "Prepaid", "email": "p@example.com"})
+    client.v1.customers.update(customer.id, params={"balance": -2_500})
+    adjustments = client.v1.customers.balance_transactions.list(customer.id)
+    assert [(t.type, t.amount, t.ending_balance) for t in adjustments.data] == [
+        ("adjustment", -2_500, -2_500)
+    ]
+    assert client.v1.customers.retrieve(customer.id).balance == -2_500

@@ -56,6 +56,12 @@ def seeded() -> Iterator[tuple[RunningStripe, dict[str, str]]]:
             open_invoice["id"],
             lines=[{"type": "custom_line_item", "unit_amount": 100, "description": "goodwill"}],
         )["id"]
+        vat = state.create_tax_rate("VAT", 19, country="DE", tax_type="vat", description="VAT Germany")
+        ids["tax_rate"] = vat["id"]
+        taxed = state.create_invoice(
+            customer["id"], lines=[{"amount": 2_000, "tax_rate_ids": [vat["id"]]}, {"amount": 500}]
+        )
+        ids["taxed_invoice"] = state.finalize_invoice(taxed["id"])["id"]
         ids["invoiceitem"] = state.create_invoice_item(customer["id"], amount=50, description="pending")["id"]
         intent = state.create_payment_intent(900, "usd", customer_id=customer["id"], confirm=True)
         ids["payment_intent"] = intent["id"]
@@ -92,6 +98,10 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any]]] = [
     ("/v1/invoices", "/v1/invoices", {"expand[]": "data.customer"}),
     ("/v1/invoices/{invoice}", "/v1/invoices/{invoice}", {"expand[]": "charge"}),
     ("/v1/invoices/{invoice}/lines", "/v1/invoices/{invoice}/lines", {}),
+    ("/v1/invoices/{invoice}", "/v1/invoices/{taxed_invoice}", {}),
+    ("/v1/invoices/{invoice}/lines", "/v1/invoices/{taxed_invoice}/lines", {}),
+    ("/v1/tax_rates", "/v1/tax_rates", {}),
+    ("/v1/tax_rates/{tax_rate}", "/v1/tax_rates/{tax_rate}", {}),
     ("/v1/invoiceitems", "/v1/invoiceitems", {}),
     ("/v1/invoiceitems/{invoiceitem}", "/v1/invoiceitems/{invoiceitem}", {}),
     ("/v1/payment_intents", "/v1/payment_intents", {}),

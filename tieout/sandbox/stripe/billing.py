@@ -8,6 +8,7 @@ the customer's balance (`starting_balance`/`ending_balance`), and opens a paymen
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from tieout.sandbox.stripe.collection import Record
@@ -20,6 +21,12 @@ DAY = 86_400
 
 def line_id_for(item_id: str) -> str:
     return "il_" + item_id.removeprefix("ii_")
+
+
+def _decimal_text(value: Decimal) -> str:
+    """Stripe's decimal strings: up to 12 places, no trailing zeros, never exponent notation."""
+    text = f"{value.quantize(Decimal('0.000000000001')):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def item_id_for(line_id: str) -> str:
@@ -37,6 +44,8 @@ class BillingStore(PayoutStore):
         # Invoice id -> ids of its invoice items, in line order. A line is drawn from its item at
         # render time (`il_` + the item id's body), so lines cost no memory of their own.
         self.invoice_lines: dict[str, list[str]] = {}
+        # Invoice-level tax given at seeding (as Stripe Tax would compute it), by invoice id.
+        self.invoice_seeded_tax: dict[str, int] = {}
 
     # -- invoice items ----------------------------------------------------------------------------
 
@@ -54,9 +63,11 @@ class BillingStore(PayoutStore):
         period_start: int | None = None,
         period_end: int | None = None,
         metadata: dict[str, str] | None = None,
+        tax_rate_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         with self.lock:
             customer = self.find("customer", customer_id, param="customer", status=400)
+            rate_ids = self.checked_tax_rates(tax_rate_ids, "tax_rates")
             price = None
             if price_id is not None:
                 price_record = self.find("price", price_id, param="price", status=400)
@@ -103,6 +114,8 @@ class BillingStore(PayoutStore):
                 "unit_amount": unit_amount,
                 "unit_amount_decimal": None if unit_amount is None else str(unit_amount),
             }
+            if rate_ids:
+                record["tax_rate_ids"] = rate_ids  # rendered as `tax_rates` objects
             self.insert("invoiceitem", record)
             if invoice is not None:
                 self._attach_item(invoice, record)
@@ -127,7 +140,7 @@ class BillingStore(PayoutStore):
             delta = changes.get("amount", record["amount"]) - record["amount"]
             self.update_record("invoiceitem", record, changes, "invoiceitem.updated")
             if record["invoice"] is not None and delta:
-                self._add_to_totals(self.find("invoice", record["invoice"]), delta)
+                self._recompute_totals(self.find("invoice", record["invoice"]))
             return self.render("invoiceitem", record)
 
     def delete_invoice_item(self, item_id: str) -> dict[str, Any]:
@@ -137,7 +150,7 @@ class BillingStore(PayoutStore):
                 invoice = self.find("invoice", record["invoice"])
                 self._require_draft(invoice, "delete invoice items on")
                 self.invoice_lines[invoice["id"]].remove(item_id)
-                self._add_to_totals(invoice, -record["amount"])
+                self._recompute_totals(invoice)
             self.tables["invoiceitem"].discard(item_id)
             self.deleted[item_id] = "invoiceitem"
             self.emit("invoiceitem.deleted", "invoiceitem", record)
@@ -145,12 +158,19 @@ class BillingStore(PayoutStore):
 
     def _attach_item(self, invoice: Record, item: Record) -> None:
         self.invoice_lines.setdefault(invoice["id"], []).append(item["id"])
-        self._add_to_totals(invoice, item["amount"])
+        self._recompute_totals(invoice)
+
+    def _render_invoiceitem(self, rendered: dict[str, Any]) -> None:
+        rate_ids = rendered.pop("tax_rate_ids", None)
+        if rate_ids:
+            table = self.tables["tax_rate"].records
+            rendered["tax_rates"] = [self.render("tax_rate", table[rate_id]) for rate_id in rate_ids]
 
     def line_record(self, item_id: str) -> Record:
         """The invoice line an invoice item makes, in the shape of the line_item object."""
         item = self.tables["invoiceitem"].records[item_id]
-        return {
+        rate_ids = item.get("tax_rate_ids", ())
+        line: Record = {
             "id": line_id_for(item_id),
             "amount": item["amount"],
             "amount_excluding_tax": item["amount"],
@@ -164,12 +184,57 @@ class BillingStore(PayoutStore):
             "quantity": item["quantity"],
             "unit_amount_excluding_tax": item["unit_amount_decimal"],
         }
+        if rate_ids:
+            amounts = self.tax_amounts(item["amount"], list(rate_ids))
+            inclusive = sum(a["amount"] for a in amounts if a["inclusive"])
+            excluding = item["amount"] - inclusive
+            table = self.tables["tax_rate"].records
+            line.update(
+                amount_excluding_tax=excluding,
+                tax_amounts=amounts,
+                tax_rates=[self.render("tax_rate", table[rate_id]) for rate_id in rate_ids],
+                unit_amount_excluding_tax=_decimal_text(Decimal(excluding) / max(1, item["quantity"] or 1)),
+            )
+        return line
 
-    @staticmethod
-    def _add_to_totals(invoice: Record, delta: int) -> None:
-        invoice["subtotal"] += delta
-        invoice["total"] += delta
-        invoice["amount_due"] += delta
+    def _recompute_totals(self, invoice: Record) -> None:
+        """Totals of a draft from its lines' amounts and tax rates, plus any seeded invoice-level tax."""
+        items = self.tables["invoiceitem"].records
+        subtotal = exclusive = inclusive = 0
+        by_rate: dict[tuple[str, bool], list[int]] = {}
+        for item_id in self.invoice_lines.get(invoice["id"], []):
+            item = items[item_id]
+            subtotal += item["amount"]
+            for share in self.tax_amounts(item["amount"], item.get("tax_rate_ids", [])):
+                if share["inclusive"]:
+                    inclusive += share["amount"]
+                else:
+                    exclusive += share["amount"]
+                sums = by_rate.setdefault((share["tax_rate"], share["inclusive"]), [0, 0])
+                sums[0] += share["amount"]
+                sums[1] += share["taxable_amount"]
+        seeded_tax = self.invoice_seeded_tax.get(invoice["id"])
+        taxed = bool(by_rate) or seeded_tax is not None
+        tax = exclusive + inclusive + (seeded_tax or 0)
+        total = subtotal + exclusive + (seeded_tax or 0)
+        invoice.update(
+            subtotal=subtotal,
+            subtotal_excluding_tax=subtotal - inclusive,
+            tax=tax if taxed else None,
+            total=total,
+            total_excluding_tax=total - tax,
+            total_tax_amounts=[
+                {
+                    "amount": amount,
+                    "inclusive": is_inclusive,
+                    "tax_rate": rate_id,
+                    "taxability_reason": None,
+                    "taxable_amount": taxable,
+                }
+                for (rate_id, is_inclusive), (amount, taxable) in by_rate.items()
+            ],
+            amount_due=total,
+        )
 
     # -- invoices ---------------------------------------------------------------------------------
 
@@ -192,8 +257,9 @@ class BillingStore(PayoutStore):
     ) -> dict[str, Any]:
         """A draft invoice. `lines` (seeding only) are invoice items to add: dicts with `amount`
         or `unit_amount`/`quantity` or `price_id`, and optional `description`, `period_start`,
-        `period_end`, `metadata`. `tax` (seeding only) is the invoice's tax in minor units, as
-        Stripe Tax or tax rates would compute it: part of `total` and `amount_due`, not of `subtotal`."""
+        `period_end`, `metadata`, `tax_rate_ids`. `tax` (seeding only) is invoice-level tax in minor
+        units, as Stripe Tax would compute it: it joins any tax from line tax rates in `tax` and
+        `total` (so `amount_due`), not in `subtotal`."""
         with self.lock:
             customer = self.find("customer", customer_id, param="customer", status=400)
             if collection_method not in ("charge_automatically", "send_invoice"):
@@ -233,9 +299,11 @@ class BillingStore(PayoutStore):
                 "period_start": period_start or now,
                 "period_end": period_end or now,
                 "subtotal": 0,
-                "tax": tax,
-                "total": tax or 0,
-                "amount_due": tax or 0,
+                "subtotal_excluding_tax": 0,
+                "tax": None,
+                "total": 0,
+                "total_excluding_tax": 0,
+                "amount_due": 0,
                 "amount_paid": 0,
                 "starting_balance": 0,
                 "ending_balance": None,
@@ -256,6 +324,9 @@ class BillingStore(PayoutStore):
             }
             self.insert("invoice", record)
             self.invoice_lines[record["id"]] = []
+            if tax is not None:
+                self.invoice_seeded_tax[record["id"]] = tax
+                self._recompute_totals(record)
             if include_pending_items:
                 for item in list(
                     self.tables["invoiceitem"]
@@ -282,6 +353,7 @@ class BillingStore(PayoutStore):
                     period_start=line.get("period_start"),
                     period_end=line.get("period_end"),
                     metadata=line.get("metadata"),
+                    tax_rate_ids=line.get("tax_rate_ids"),
                 )
             return self.render("invoice", record)
 
@@ -295,8 +367,6 @@ class BillingStore(PayoutStore):
         }
         rendered["amount_remaining"] = rendered["amount_due"] - rendered["amount_paid"]
         rendered["paid"] = rendered["status"] == "paid"
-        rendered["subtotal_excluding_tax"] = rendered["subtotal"]
-        rendered["total_excluding_tax"] = rendered["total"] - (rendered["tax"] or 0)
 
     def invoice_line_page(
         self, invoice_id: str, *, limit: int, starting_after: str | None, ending_before: str | None

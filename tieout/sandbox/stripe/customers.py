@@ -61,7 +61,13 @@ class CustomerStore(StripeStore):
             changes = dict(changes)
             if "metadata" in changes:
                 changes["metadata"] = merge_metadata(record["metadata"], changes["metadata"])
+            new_balance = changes.pop("balance", None)
             self.update_record("customer", record, changes, "customer.updated")
+            if new_balance is not None and new_balance != record["balance"]:
+                # Stripe records a direct balance change as an `adjustment` balance transaction.
+                self.adjust_customer_balance(
+                    customer_id, new_balance - record["balance"], record["currency"] or "usd"
+                )
             return self.render("customer", record)
 
     def delete_customer(self, customer_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from tieout.sandbox.stripe.collection import Record
 from tieout.sandbox.stripe.errors import StripeError, invalid
 from tieout.sandbox.stripe.ids import dispute_fee
 from tieout.sandbox.stripe.params import merge_metadata
-from tieout.sandbox.stripe.payments import PaymentStore
+from tieout.sandbox.stripe.refunds import RefundStore
 
 PAYOUT_STATUSES = ("pending", "in_transit", "paid", "failed", "canceled")
 _PAYOUT_MOVES = {
@@ -37,7 +37,7 @@ DISPUTE_STATUSES = (
 )
 
 
-class PayoutStore(PaymentStore):
+class PayoutStore(RefundStore):
     """Disputes and payouts."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

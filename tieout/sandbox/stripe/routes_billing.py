@@ -20,6 +20,7 @@ INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
 @routes.post("/v1/invoiceitems")
 def create_invoice_item(state: StripeState, req: ApiRequest) -> dict[str, Any]:
     p = req.params(
+        "tax_rates",
         "customer",
         "amount",
         "currency",
@@ -44,6 +45,7 @@ def create_invoice_item(state: StripeState, req: ApiRequest) -> dict[str, Any]:
         period_start=int(period["start"]) if period.get("start") else None,
         period_end=int(period["end"]) if period.get("end") else None,
         metadata=p.mapping("metadata"),
+        tax_rate_ids=[str(rate) for rate in p.array("tax_rates") or []],
     )
     return expanded(state, "invoiceitem", item, p.expand())
 
@@ -175,6 +177,7 @@ _INVOICE_FIELDS = {
     "auto_advance": "boolean",
     "collection_method": "text",
     "footer": "nullable",
+    "number": "nullable",
 }
 
 

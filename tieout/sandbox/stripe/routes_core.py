@@ -227,6 +227,74 @@ def update_price(state: StripeState, req: ApiRequest) -> dict[str, Any]:
     return expanded(state, "price", state.update_price(req.arg(), changes_from(p, _PRICE_FIELDS)), p.expand())
 
 
+# -- tax rates ----------------------------------------------------------------------------------
+
+_TAX_RATE_FIELDS = {
+    "active": "boolean",
+    "display_name": "text",
+    "description": "nullable",
+    "country": "nullable",
+    "state": "nullable",
+    "jurisdiction": "nullable",
+    "tax_type": "nullable",
+    "metadata": "metadata",
+}
+
+
+@routes.post("/v1/tax_rates")
+def create_tax_rate(state: StripeState, req: ApiRequest) -> dict[str, Any]:
+    p = req.params(*_TAX_RATE_FIELDS, "percentage", "inclusive")
+    raw_percentage = p.text("percentage", required=True) or ""
+    try:
+        percentage = float(raw_percentage)
+    except ValueError:
+        raise invalid(f"Invalid decimal: {raw_percentage}", param="percentage") from None
+    inclusive = p.boolean("inclusive")
+    if inclusive is None:
+        raise invalid("Missing required param: inclusive.", param="inclusive", code="parameter_missing")
+    rate = state.create_tax_rate(
+        p.text("display_name", required=True) or "",
+        int(percentage) if percentage.is_integer() else percentage,
+        inclusive=inclusive,
+        country=p.nullable_str("country"),
+        state=p.nullable_str("state"),
+        jurisdiction=p.nullable_str("jurisdiction"),
+        tax_type=p.nullable_str("tax_type"),
+        description=p.nullable_str("description"),
+        active=p.boolean("active") is not False,
+        metadata=p.mapping("metadata"),
+    )
+    return expanded(state, "tax_rate", rate, p.expand())
+
+
+@routes.get("/v1/tax_rates")
+def list_tax_rates(state: StripeState, req: ApiRequest) -> dict[str, Any]:
+    p = req.params(*LIST_PARAMS, "active", "inclusive")
+    active, inclusive = p.boolean("active"), p.boolean("inclusive")
+    return list_objects(
+        state,
+        "tax_rate",
+        "/v1/tax_rates",
+        parse_list(p),
+        predicate=lambda r: (
+            (active is None or r["active"] == active) and (inclusive is None or r["inclusive"] == inclusive)
+        ),
+    )
+
+
+@routes.get("/v1/tax_rates/{id}")
+def get_tax_rate(state: StripeState, req: ApiRequest) -> dict[str, Any]:
+    return retrieve(state, "tax_rate", req.arg(), req.params().expand())
+
+
+@routes.post("/v1/tax_rates/{id}")
+def update_tax_rate(state: StripeState, req: ApiRequest) -> dict[str, Any]:
+    p = req.params(*_TAX_RATE_FIELDS)
+    return expanded(
+        state, "tax_rate", state.update_tax_rate(req.arg(), changes_from(p, _TAX_RATE_FIELDS)), p.expand()
+    )
+
+
 # -- events, webhook endpoints, balance ----------------------------------------------------------
 
 

@@ -371,5 +371,11 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "livemode": False,
         "status": "enabled",
     },
+    "tax_rate": {
+        "object": "tax_rate",
+        "effective_percentage": None,
+        "jurisdiction_level": None,
+        "livemode": False,
+    },
     "event": {"object": "event", "api_version": API_VERSION, "livemode": False},
 }

@@ -45,6 +45,7 @@ PREFIXES: dict[str, str] = {
     "cbtxn": "customer_balance_transaction",
     "evt": "event",
     "we": "webhook_endpoint",
+    "txr": "tax_rate",
 }
 
 EXPANDABLE: dict[str, frozenset[str]] = {
@@ -63,6 +64,7 @@ EXPANDABLE: dict[str, frozenset[str]] = {
     "customer_balance_transaction": frozenset({"customer", "invoice", "credit_note"}),
     "event": frozenset(),
     "webhook_endpoint": frozenset(),
+    "tax_rate": frozenset(),
 }
 
 _INDEXES: dict[str, tuple[str, ...]] = {
@@ -81,6 +83,7 @@ _INDEXES: dict[str, tuple[str, ...]] = {
     "customer_balance_transaction": ("customer",),
     "event": (),
     "webhook_endpoint": (),
+    "tax_rate": (),
 }
 
 
