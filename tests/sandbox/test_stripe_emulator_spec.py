@@ -118,6 +118,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any]]] = [
     ("/v1/balance_transactions", "/v1/balance_transactions", {"payout": "{payout}"}),
     ("/v1/balance_transactions/{id}", "/v1/balance_transactions/{balance_transaction}", {}),
     ("/v1/balance", "/v1/balance", {}),
+    ("/v1/account", "/v1/account", {}),
     ("/v1/payouts", "/v1/payouts", {}),
     ("/v1/payouts/{payout}", "/v1/payouts/{payout}", {}),
     ("/v1/disputes", "/v1/disputes", {}),

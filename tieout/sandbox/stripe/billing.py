@@ -405,7 +405,7 @@ class BillingStore(PayoutStore):
             changes = dict(changes)
             if "metadata" in changes:
                 changes["metadata"] = merge_metadata(record["metadata"], changes["metadata"])
-            draft_only = set(changes) & {"collection_method", "days_until_due", "currency"}
+            draft_only = set(changes) & {"collection_method", "days_until_due", "currency", "number"}
             if draft_only and record["status"] != "draft":
                 raise StripeError(
                     f"Finalized invoices can't be updated in this way ({', '.join(sorted(draft_only))}).",

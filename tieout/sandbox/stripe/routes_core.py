@@ -378,6 +378,12 @@ def delete_webhook_endpoint(state: StripeState, req: ApiRequest) -> dict[str, An
     return state.delete_webhook_endpoint(req.arg())
 
 
+@routes.get("/v1/account")
+def get_account(state: StripeState, req: ApiRequest) -> dict[str, Any]:
+    req.params()
+    return state.account()
+
+
 @routes.get("/v1/balance")
 def get_balance(state: StripeState, req: ApiRequest) -> dict[str, Any]:
     req.params()

@@ -36,9 +36,67 @@ class StripeState(CreditNoteStore):
         self.api_key = api_key or "sk_test_" + self.ids.token(32)
         self.api_keys = {self.api_key}
         self.account_id = account_id or self.ids.new("acct")
+        self.account_created = self.now()
         self.webhook_secrets: dict[str, str] = {}
         self.webhooks = WebhookDispatcher(self._webhook_payload, self._webhook_delivered)
         self.event_listeners.append(self._route_event)
+
+    def account(self) -> dict[str, Any]:
+        """GET /v1/account: the test-mode account the API key belongs to."""
+        return {
+            "id": self.account_id,
+            "object": "account",
+            "business_profile": {
+                "annual_revenue": None,
+                "estimated_worker_count": None,
+                "mcc": None,
+                "name": "tieout sandbox",
+                "product_description": None,
+                "support_address": None,
+                "support_email": None,
+                "support_phone": None,
+                "support_url": None,
+                "url": None,
+            },
+            "business_type": "company",
+            "capabilities": {"card_payments": "active", "transfers": "active"},
+            "charges_enabled": True,
+            "controller": {"type": "account"},
+            "country": "US",
+            "created": self.account_created,
+            "default_currency": "usd",
+            "details_submitted": True,
+            "email": "sandbox@tieout.invalid",
+            "metadata": {},
+            "payouts_enabled": True,
+            "settings": {
+                "bacs_debit_payments": {"display_name": None, "service_user_number": None},
+                "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
+                "card_issuing": {"tos_acceptance": {"date": None, "ip": None}},
+                "card_payments": {
+                    "decline_on": {"avs_failure": True, "cvc_failure": True},
+                    "statement_descriptor_prefix": None,
+                    "statement_descriptor_prefix_kana": None,
+                    "statement_descriptor_prefix_kanji": None,
+                },
+                "dashboard": {"display_name": "tieout sandbox", "timezone": "Etc/UTC"},
+                "invoices": {"default_account_tax_ids": None},
+                "payments": {
+                    "statement_descriptor": "TIEOUT SANDBOX",
+                    "statement_descriptor_kana": None,
+                    "statement_descriptor_kanji": None,
+                    "statement_descriptor_prefix_kana": None,
+                    "statement_descriptor_prefix_kanji": None,
+                },
+                "payouts": {
+                    "debit_negative_balances": True,
+                    "schedule": {"delay_days": 2, "interval": "daily"},
+                    "statement_descriptor": None,
+                },
+                "sepa_debit_payments": {},
+            },
+            "type": "standard",
+        }
 
     # -- webhooks ---------------------------------------------------------------------------------
 
