@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tieout.sandbox.stripe.billing import item_id_for
 from tieout.sandbox.stripe.collection import Record
 from tieout.sandbox.stripe.errors import invalid
+from tieout.sandbox.stripe.invoice_items import item_id_for
 from tieout.sandbox.stripe.invoicing import InvoicingStore
 from tieout.sandbox.stripe.params import merge_metadata
 from tieout.sandbox.stripe.shapes import TEMPLATES
