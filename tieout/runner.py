@@ -24,12 +24,21 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
-from tieout.config import SystemSettings, TieoutConfig
+from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.connectors.base import CallBudget, Connector, Page, StreamSpec
 from tieout.connectors.http import redact
 from tieout.connectors.registry import connector_class
-from tieout.errors import ConfigError, ConfigProblem, MappingError, RunInterrupted, TieoutError
+from tieout.errors import (
+    ConfigError,
+    ConfigProblem,
+    ConnectorError,
+    MappingError,
+    RunInterrupted,
+    TieoutError,
+)
 from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity
+from tieout.flows.definitions import FLOWS
+from tieout.flows.runner import FlowResult, FlowRunner
 from tieout.mappings.context import MappingContext
 from tieout.model import CanonicalRecord
 from tieout.store import Store
@@ -303,6 +312,34 @@ class SyncService:
     def _finish(self, result: StreamResult, status: str, error: str | None) -> None:
         with self.store.transaction() as tx:
             tx.finish_run(result.run_id, status=status, at=self.clock(), error=error)
+
+    def run_flows(self, *, dry_run: bool = False) -> list[FlowResult]:
+        """Push what is missing in the systems in sync mode (all systems, planned only, in a dry run)."""
+        sync_systems = {
+            name
+            for name, system in self.config.systems.items()
+            if system.enabled and system.mode is Mode.SYNC
+        }
+        enabled = {name for name, system in self.config.systems.items() if system.enabled}
+        runner = FlowRunner(
+            self.store,
+            self.connector,
+            value_maps=self.config.field_mappings.value_maps,
+            sync_systems=sync_systems,
+            clock=self.clock,
+            refresh=self._refresh,
+            secrets=self.config.secret_values,
+            flows=tuple(flow for flow in FLOWS if flow.target in enabled),
+        )
+        return runner.run(dry_run=dry_run)
+
+    def _refresh(self, system: str) -> None:
+        for stream in self.streams_for(system):
+            result = self.sync_stream(system, stream, trigger="flow")
+            if result.status != "succeeded":
+                raise ConnectorError(
+                    f"re-reading {system} {stream} after pushing failed: {result.error}", system=system
+                )
 
     def close(self) -> None:
         for connector in self._connectors.values():

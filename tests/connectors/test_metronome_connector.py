@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.connectors.metronome_fixtures import NOW, Account, Emulator, running, seed_account
+from metronome_connector_fixtures import NOW, Account, Emulator, running, seed_account
 from tieout.connectors.base import CallBudget, Page
 from tieout.connectors.metronome import MetronomeConnector, MetronomeSettings
 from tieout.errors import (

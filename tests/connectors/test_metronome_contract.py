@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.connectors.metronome_fixtures import NOW, Emulator, MetronomeBackend, running, seed_account
+from metronome_connector_fixtures import NOW, Emulator, MetronomeBackend, running, seed_account
 from tieout.connectors.metronome import MetronomeConnector
 from tieout.sandbox.clock import SandboxClock
 from tieout.sandbox.metronome import MetronomeState

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from netsuite_fixtures import Account, running_account, seed_invoices, tick
+from netsuite_connector_fixtures import Account, running_account, seed_invoices, tick
 
 from tieout.errors import AuthenticationError, ConnectorError
 from tieout.sandbox.netsuite import suiteql as emulator_suiteql
@@ -258,7 +258,7 @@ def test_connectors_of_one_account_must_agree_on_the_limit() -> None:
 
 
 def test_tls_with_the_sandbox_ca_bundle(tmp_path: Path) -> None:
-    from netsuite_fixtures import START, connector_for
+    from netsuite_connector_fixtures import START, connector_for
 
     from tieout.sandbox.clock import SandboxClock
     from tieout.sandbox.faults import FaultInjector

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from netsuite_fixtures import Account, Backend, running_account, seed_invoices
+from netsuite_connector_fixtures import Account, Backend, running_account, seed_invoices
 
 from tieout.connectors.netsuite import NetSuiteConnector
 from tieout.testing.contract import ConnectorContract

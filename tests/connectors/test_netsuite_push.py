@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from netsuite_fixtures import Account, Backend, running_account
+from netsuite_connector_fixtures import Account, Backend, running_account
 
 from tieout.connectors.netsuite import NetSuiteConnector
 from tieout.errors import ConflictError, MappingError, PushRejected

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from netsuite_fixtures import seed_company
+from netsuite_connector_fixtures import seed_company
 
 from tieout.connectors.netsuite.suiteql import (
     OrderKey,

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from salesforce_fixtures import START, Org, new_state, seed_accounts, seed_opportunities, serving
+from salesforce_connector_fixtures import START, Org, new_state, seed_accounts, seed_opportunities, serving
 
 from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.connectors.base import Page, RawRecord

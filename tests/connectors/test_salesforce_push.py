@@ -14,7 +14,7 @@ import responses
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from salesforce_fixtures import START, Org, new_state, seed_accounts, serving
+from salesforce_connector_fixtures import START, Org, new_state, seed_accounts, serving
 
 from tieout.connectors.base import PushResult
 from tieout.connectors.salesforce import SalesforceConnector, SalesforceSettings

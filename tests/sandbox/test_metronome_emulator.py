@@ -12,7 +12,7 @@ import metronome
 import pytest
 
 sys.path.append(str(Path(__file__).resolve().parent))
-from metronome_fixtures import World, seed_price_book, unique, world
+from metronome_emulator_fixtures import World, seed_price_book, unique, world
 
 from tieout.sandbox.metronome import MetronomeState, build_app
 from tieout.sandbox.metronome.wire import CREDIT_TYPE_ID_BY_CURRENCY

@@ -16,7 +16,7 @@ import metronome
 import pytest
 
 sys.path.append(str(Path(__file__).resolve().parent))
-from metronome_fixtures import WebhookReceiver, World, receiver, seed_price_book, world
+from metronome_emulator_fixtures import WebhookReceiver, World, receiver, seed_price_book, world
 
 from tieout.sandbox.metronome.wire import CREDIT_TYPE_ID_BY_CURRENCY, ApiError
 

@@ -21,7 +21,7 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 sys.path.append(str(Path(__file__).resolve().parent))
-from metronome_fixtures import NOW, World, seed_price_book, unique, world
+from metronome_emulator_fixtures import NOW, World, seed_price_book, unique, world
 
 __all__ = ["world"]
 

@@ -11,7 +11,7 @@ import metronome
 import pytest
 
 sys.path.append(str(Path(__file__).resolve().parent))
-from metronome_fixtures import NOW, World, unique, world
+from metronome_emulator_fixtures import NOW, World, unique, world
 
 __all__ = ["world"]
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from netsuite_fixtures import (
+from netsuite_emulator_fixtures import (
     START,
     Account,
     account,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from netsuite_fixtures import Account, basic_token, created_id, start_account, suiteql
+from netsuite_emulator_fixtures import Account, basic_token, created_id, start_account, suiteql
 
 INVOICES = 1_500
 

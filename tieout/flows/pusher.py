@@ -177,7 +177,9 @@ class Pusher:
             tx.mark_push(key, status="confirmed", at=now, target_id=result.target_id)
             tx.auto_resolve([rejection_finding(intent, "").fingerprint], at=now, note="the push went through")
         self._link(intent, result.target_id)
-        return PushOutcome(intent, result.operation, target_id=result.target_id, changes=field_changes(intent))
+        return PushOutcome(
+            intent, result.operation, target_id=result.target_id, changes=field_changes(intent)
+        )
 
     def _link(self, intent: PushIntent, target_id: str) -> None:
         with self.store.transaction() as tx:

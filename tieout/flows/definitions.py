@@ -1,0 +1,175 @@
+"""The flows: which records tieout creates in which system, decided from one snapshot.
+
+Each flow finds source records whose twin is missing in its target and plans a `PushIntent`
+built by the target's pure payload builder. The ids a builder needs in the target (the
+customer, the invoices a payment applies to) come from twins in the snapshot; codes the
+systems do not share (NetSuite currency and item ids, Metronome products and rate cards) come
+from the configured value maps. A record that cannot be planned (its customer is not in the
+target yet, an item is not mapped) is skipped with the reason, and tried again next run: the
+flows run in dependency order, so a customer pushed now lets its invoices go next time.
+
+Flows only create. A target record that exists and differs is never overwritten to make it
+agree (posted financial records especially): reconcile reports the difference instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from tieout.errors import MappingError
+from tieout.flows.pusher import PushIntent
+from tieout.mappings.metronome import builders as metronome_builders
+from tieout.mappings.netsuite import builders as netsuite_builders
+from tieout.model import CanonicalRecord, Contract, ContractStatus, Customer, Invoice, Payment
+from tieout.reconcile.rules.invoices import billable_invoices
+from tieout.reconcile.snapshot import Snapshot
+
+ValueMaps = Mapping[str, Mapping[str, str]]
+
+
+@dataclass
+class FlowPlan:
+    intents: list[PushIntent] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (source record id, reason)
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    title: str
+    source: str
+    target: str
+    plan: Callable[[Snapshot, ValueMaps], FlowPlan]
+
+
+def _intent(
+    flow: str, target: str, stream: str, record: CanonicalRecord, payload: dict[str, object]
+) -> PushIntent:
+    return PushIntent(
+        flow=flow,
+        target_system=target,
+        target_stream=stream,
+        kind=record.kind,
+        source_system=record.system,
+        source_native_id=record.native_id,
+        source_record_id=record.record_id,
+        operation="create",
+        payload=dict(payload),
+    )
+
+
+def _map(value_maps: ValueMaps, name: str, key: str, what: str) -> str:
+    value = value_maps.get(name, {}).get(key)
+    if value is None:
+        raise MappingError(f"the value map {name!r} has no entry for this {what}", field_path=name, value=key)
+    return value
+
+
+def _deals_to_metronome(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
+    plan = FlowPlan()
+    for deal in snapshot.records(Contract, "salesforce").values():
+        if deal.status is not ContractStatus.ACTIVE or snapshot.twin(deal, "metronome") is not None:
+            continue
+        account = snapshot.get(Customer, "salesforce", deal.customer_id)
+        customer = snapshot.typed_twin(account, Customer, "metronome") if account else None
+        if customer is None:
+            plan.skipped.append((deal.record_id, "the account has no Metronome customer yet"))
+            continue
+        try:
+            payload = metronome_builders.contract_payload(
+                deal,
+                customer_id=customer.native_id,
+                rate_card_id=_map(value_maps, "metronome_rate_card", deal.currency, "currency"),
+                product_ids_by_sku=value_maps.get("metronome_product", {}),
+            )
+        except MappingError as exc:
+            plan.skipped.append((deal.record_id, str(exc)))
+            continue
+        plan.intents.append(_intent("deals_to_metronome", "metronome", "contracts", deal, payload))
+    return plan
+
+
+def _invoices_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
+    plan = FlowPlan()
+    for invoice in billable_invoices(snapshot):
+        if snapshot.twin(invoice, "netsuite") is not None:
+            continue
+        billing_customer = snapshot.get(Customer, invoice.system, invoice.customer_id)
+        customer = snapshot.typed_twin(billing_customer, Customer, "netsuite") if billing_customer else None
+        if customer is None:
+            plan.skipped.append((invoice.record_id, "the customer has no NetSuite customer yet"))
+            continue
+        # Billing computes no tax; the tax the customer was charged is the collection system's.
+        collected = snapshot.typed_twin(invoice, Invoice, "stripe")
+        booked = invoice
+        if collected is not None and collected.currency == invoice.currency:
+            booked = invoice.model_copy(update={"tax": collected.tax, "total": collected.total})
+        try:
+            payload = netsuite_builders.invoice_payload(
+                booked,
+                customer_id=customer.native_id,
+                currency_id=_map(value_maps, "netsuite_currency", invoice.currency, "currency"),
+                item_ids=value_maps.get("netsuite_item", {}),
+                subsidiary_id=customer.subsidiary_id,
+            )
+        except MappingError as exc:
+            plan.skipped.append((invoice.record_id, str(exc)))
+            continue
+        plan.intents.append(_intent("invoices_to_netsuite", "netsuite", "invoices", invoice, payload))
+    return plan
+
+
+def _payments_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
+    plan = FlowPlan()
+    for charge in snapshot.records(Payment, "stripe").values():
+        if charge.status.value == "failed" or snapshot.twin(charge, "netsuite") is not None:
+            continue
+        stripe_customer = snapshot.get(Customer, "stripe", charge.customer_id) if charge.customer_id else None
+        customer = snapshot.typed_twin(stripe_customer, Customer, "netsuite") if stripe_customer else None
+        invoice_ids: dict[str, str] = {}
+        for application in charge.applications:
+            paid = snapshot.get(Invoice, "stripe", application.invoice_id)
+            twin = snapshot.typed_twin(paid, Invoice, "netsuite") if paid else None
+            if twin is not None:
+                invoice_ids[application.invoice_id] = twin.native_id
+        if customer is None or len(invoice_ids) < len(charge.applications):
+            plan.skipped.append((charge.record_id, "its customer or invoice is not in NetSuite yet"))
+            continue
+        try:
+            payload = netsuite_builders.payment_payload(
+                charge,
+                customer_id=customer.native_id,
+                currency_id=_map(value_maps, "netsuite_currency", charge.currency, "currency"),
+                invoice_ids=invoice_ids,
+            )
+        except MappingError as exc:
+            plan.skipped.append((charge.record_id, str(exc)))
+            continue
+        plan.intents.append(_intent("payments_to_netsuite", "netsuite", "payments", charge, payload))
+    return plan
+
+
+FLOWS: tuple[Flow, ...] = (
+    Flow(
+        "deals_to_metronome",
+        "Closed-won deals -> Metronome contracts",
+        "salesforce",
+        "metronome",
+        _deals_to_metronome,
+    ),
+    Flow(
+        "invoices_to_netsuite",
+        "Metronome invoices -> NetSuite invoices",
+        "metronome",
+        "netsuite",
+        _invoices_to_netsuite,
+    ),
+    Flow(
+        "payments_to_netsuite",
+        "Stripe payments -> NetSuite payments",
+        "stripe",
+        "netsuite",
+        _payments_to_netsuite,
+    ),
+)

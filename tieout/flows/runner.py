@@ -1,0 +1,103 @@
+"""Running the flows in sync mode: plan from a fresh snapshot, push through the ledger, re-read.
+
+Flows run in dependency order (deals before invoices before payments). After a flow pushes, the
+target system is pulled again (incrementally), so the next flow and reconcile see the records
+just created with their real ids, and what they changed (an invoice a payment was applied to). A flow whose target system is in observe mode does not run; a dry
+run plans every flow and pushes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tieout.connectors.base import Connector
+from tieout.errors import TieoutError
+from tieout.flows.definitions import FLOWS, Flow, ValueMaps
+from tieout.flows.pusher import Pusher, PushOutcome
+from tieout.reconcile.snapshot import Snapshot
+from tieout.store import Store
+
+
+@dataclass
+class FlowResult:
+    flow: str
+    title: str
+    target: str
+    outcomes: list[PushOutcome] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "flow": self.flow,
+            "target": self.target,
+            "planned": self.count("planned"),
+            "created": self.count("created"),
+            "updated": self.count("updated"),
+            "unchanged": self.count("unchanged"),
+            "rejected": self.count("rejected"),
+            "skipped": len(self.skipped),
+            "error": self.error,
+            "changes": [
+                {
+                    "source": outcome.intent.source_record_id,
+                    "operation": outcome.intent.operation,
+                    "status": outcome.status,
+                    "target_id": outcome.target_id,
+                    "fields": [
+                        {"field": c.field, "before": c.before, "after": c.after} for c in outcome.changes
+                    ],
+                }
+                for outcome in self.outcomes
+            ],
+        }
+
+
+class FlowRunner:
+    def __init__(
+        self,
+        store: Store,
+        connectors: Callable[[str], Connector],
+        *,
+        value_maps: ValueMaps,
+        sync_systems: set[str],
+        clock: Callable[[], datetime],
+        refresh: Callable[[str], None],
+        secrets: tuple[str, ...] = (),
+        flows: tuple[Flow, ...] = FLOWS,
+    ) -> None:
+        self.store = store
+        self.connectors = connectors
+        self.value_maps = value_maps
+        self.sync_systems = sync_systems
+        self.clock = clock
+        self.refresh = refresh
+        self.secrets = secrets
+        self.flows = flows
+
+    def run(self, *, dry_run: bool = False, run_id: str | None = None) -> list[FlowResult]:
+        results = []
+        for flow in self.flows:
+            if flow.target not in self.sync_systems and not dry_run:
+                continue
+            result = FlowResult(flow.name, flow.title, flow.target)
+            results.append(result)
+            try:
+                plan = flow.plan(Snapshot.load(self.store), self.value_maps)
+                result.skipped = plan.skipped
+                if not plan.intents:
+                    continue
+                connectors: Mapping[str, Connector] = {flow.target: self.connectors(flow.target)}
+                pusher = Pusher(self.store, connectors, clock=self.clock, run_id=run_id, secrets=self.secrets)
+                result.outcomes = pusher.push(plan.intents, dry_run=dry_run).outcomes
+                if not dry_run and any(outcome.target_id for outcome in result.outcomes):
+                    # Every stream of the target: a payment applied changes its invoices too.
+                    self.refresh(flow.target)
+            except TieoutError as exc:
+                result.error = str(exc)
+        return results
