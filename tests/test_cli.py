@@ -74,7 +74,9 @@ def test_sync_then_status_with_json(store_url: str, tmp_path: Path, ledgerly_url
     assert code == 0, stderr
     code, stdout, stderr = invoke("--config", config, "sync", "--json")
     assert code == 0, stderr
-    results = {result["stream"]: result for result in json.loads(stdout)}
+    output = json.loads(stdout)
+    assert output["flows"] == []  # the fake system is in observe mode, and no flow targets it
+    results = {result["stream"]: result for result in output["streams"]}
     assert set(results) == {"invoices", "customers"}
     result = results["invoices"]
     assert (result["system"], result["status"]) == ("ledgerly", "succeeded")

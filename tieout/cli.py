@@ -34,8 +34,10 @@ from tieout.cli_exceptions import exceptions_app
 from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.connectors.registry import installed_connectors
 from tieout.errors import ConfigError, TieoutError
+from tieout.flows.runner import FlowResult
 from tieout.reconcile.engine import Reconciler
 from tieout.runner import PageProgress, SyncService
+from tieout.sandbox.commands import sandbox_app
 from tieout.store import RunRecord, Store
 
 app = typer.Typer(
@@ -53,6 +55,7 @@ connectors_app = typer.Typer(help="See which connectors are installed.", no_args
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(exceptions_app, name="exceptions")
 
 
@@ -197,9 +200,13 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 def sync(
     system: Annotated[str | None, typer.Argument(help="Only this system.")] = None,
     stream: Annotated[str | None, typer.Argument(help="Only this stream of the system.")] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show what the flows would create, field by field; write nothing."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Pull new and changed records from the configured systems into the state store."""
+    """Pull new and changed records, then run the flows of the systems in sync mode."""
     if stream is not None and system is None:
         err.print("name a SYSTEM before a STREAM")
         raise typer.Exit(EXIT_CONFIG)
@@ -226,10 +233,14 @@ def sync(
             service = SyncService(config, store, stop_event=stop, on_page=on_page)
             try:
                 results = service.sync(system, stream)
+                pulled_cleanly = all(result.status == "succeeded" for result in results)
+                flows = service.run_flows(dry_run=dry_run) if pulled_cleanly and not stop.is_set() else []
             finally:
                 service.close()
     if as_json:
-        print_json([result.as_dict() for result in results])
+        print_json(
+            {"streams": [result.as_dict() for result in results], "flows": [flow.as_dict() for flow in flows]}
+        )
     else:
         if not results:
             out.print("nothing to sync: no system is enabled in the configuration")
@@ -250,8 +261,37 @@ def sync(
         for result in results:
             if result.error:
                 out.print(f"{result.system} {result.stream}: {result.error}", highlight=False, soft_wrap=True)
-    if any(result.status != "succeeded" for result in results):
+        _print_flows(flows, dry_run=dry_run)
+    if any(result.status != "succeeded" for result in results) or any(flow.error for flow in flows):
         raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _print_flows(flows: list[FlowResult], *, dry_run: bool) -> None:
+    for flow in flows:
+        counts = ", ".join(
+            f"{flow.count(status)} {status}"
+            for status in ("planned", "created", "updated", "unchanged", "rejected")
+            if flow.count(status)
+        )
+        out.print(
+            f"[bold]{flow.title}[/]: {counts or 'nothing to do'}"
+            + (f", {len(flow.skipped)} waiting" if flow.skipped else "")
+        )
+        if flow.error:
+            out.print(f"  [red]{flow.error}[/]", highlight=False, soft_wrap=True)
+        if dry_run:
+            for outcome in flow.outcomes:
+                out.print(
+                    f"  would {outcome.intent.operation} in {flow.target}: {outcome.intent.source_record_id}",
+                    highlight=False,
+                )
+                for change in outcome.changes:
+                    before = "" if change.before is None else f"{change.before} -> "
+                    out.print(
+                        f"      {change.field}: {before}{change.after}", highlight=False, soft_wrap=True
+                    )
+        for source, reason in flow.skipped[:10]:
+            out.print(f"  waiting: {source}: {reason}", highlight=False, soft_wrap=True)
 
 
 @app.command()
