@@ -392,8 +392,12 @@ def test_payout_composition(emu: RunningStripe, client: stripe.StripeClient) -> 
     charges = [state.create_charge(amount, "eur") for amount in (10_000, 2_500, 799)]
     refund = state.create_refund(charge_id=charges[0]["id"], amount=1_000)
     emu.clock.advance(timedelta(days=3))
-    payout = state.create_payout("eur", status="paid")
+    pending = state.create_payout("eur")
+    assert (pending["status"], pending["reconciliation_status"]) == ("pending", "in_progress")
+    state.set_payout_status(pending["id"], "in_transit")
+    payout = state.set_payout_status(pending["id"], "paid")
     assert payout["automatic"] is True and payout["status"] == "paid"
+    assert payout["reconciliation_status"] == "completed"
 
     listed = client.v1.balance_transactions.list(params={"payout": payout["id"], "limit": 100})
     by_type: dict[str, list[Any]] = {}

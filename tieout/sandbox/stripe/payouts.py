@@ -203,7 +203,8 @@ class PayoutStore(RefundStore):
                 "currency": currency,
                 "description": description,
                 "metadata": merge_metadata(None, metadata),
-                "reconciliation_status": "completed" if automatic else "not_applicable",
+                # Automatic payouts can be reconciled line by line once paid; manual ones never can.
+                "reconciliation_status": "in_progress" if automatic else "not_applicable",
                 "status": "pending",
             }
             self.insert("payout", record)
@@ -275,6 +276,8 @@ class PayoutStore(RefundStore):
                     available_on=self.now(),
                     description="Payout cancellation",
                 )
+            if status == "paid" and record["automatic"]:
+                changes["reconciliation_status"] = "completed"
             self.update_record("payout", record, changes, "payout.updated")
             if status in ("paid", "failed", "canceled"):
                 self.emit(f"payout.{status}", "payout", record)

@@ -146,7 +146,10 @@ class StripeState(CreditNoteStore):
             return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
 
     def _route_event(self, event: Record) -> None:
-        for endpoint in self.tables["webhook_endpoint"].records.values():
+        endpoints = self.tables["webhook_endpoint"].records
+        if not endpoints:
+            return
+        for endpoint in endpoints.values():
             if endpoint["status"] != "enabled":
                 continue
             if any(fnmatch.fnmatchcase(event["type"], pattern) for pattern in endpoint["enabled_events"]):
