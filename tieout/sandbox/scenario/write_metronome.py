@@ -253,7 +253,8 @@ def link_invoices(scenario: Scenario) -> None:
                 "invoice_id": stripe_id,
                 "external_status": status,
                 "invoiced_total": copy["total"],
-                "tax": copy["tax"],
+                # Metronome reports the provider's tax as an object, not a bare amount.
+                "tax": {"total_tax_amount": copy["tax"], "total_taxable_amount": copy["subtotal"]},
             }
             if copy["charge"] is not None:
                 external["external_payment_id"] = copy["charge"]
