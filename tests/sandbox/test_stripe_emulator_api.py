@@ -580,3 +580,41 @@ def test_setting_a_customer_balance_records_an_adjustment(client: stripe.StripeC
         ("adjustment", -2_500, -2_500)
     ]
     assert client.v1.customers.retrieve(customer.id).balance == -2_500
+
+
+def test_search_by_metadata_fields_and_numbers(emu: RunningStripe, client: stripe.StripeClient) -> None:
+    tag = "search-" + emu.state.ids.token(6)
+    acme = client.v1.customers.create(
+        params={"name": "Acme Search", "email": f"ap@{tag}.com", "metadata": {"tag": tag}}
+    )
+    other = client.v1.customers.create(
+        params={"name": "Other Search", "metadata": {"tag": tag, "tier": "gold"}}
+    )
+    found = client.v1.customers.search(params={"query": f"metadata['tag']:'{tag}'"})
+    assert found.object == "search_result" and {c.id for c in found.data} == {acme.id, other.id}
+    only_gold = client.v1.customers.search(
+        params={"query": f"metadata['tag']:'{tag}' AND metadata['tier']:'gold'"}
+    )
+    assert [c.id for c in only_gold.data] == [other.id]
+    not_gold = client.v1.customers.search(
+        params={"query": f"metadata['tag']:'{tag}' -metadata['tier']:'gold'"}
+    )
+    assert [c.id for c in not_gold.data] == [acme.id]
+    by_email = client.v1.customers.search(params={"query": f'email~"{tag}"'})
+    assert [c.id for c in by_email.data] == [acme.id]
+
+    for amount in (100, 200, 300):
+        emu.state.create_invoice(acme.id, lines=[{"amount": amount}])
+    big = client.v1.invoices.search(params={"query": f'customer:"{acme.id}" AND total>150'})
+    assert sorted(i.total for i in big.data) == [200, 300]
+    paged = client.v1.invoices.search(params={"query": f'customer:"{acme.id}"', "limit": 1})
+    assert paged.has_more is True and paged.next_page is not None
+    assert len(list(paged.auto_paging_iter())) == 3
+    counted = client.v1.invoices.search(params={"query": f'customer:"{acme.id}"', "expand": ["total_count"]})
+    assert counted.total_count == 3
+
+    with pytest.raises(stripe.InvalidRequestError) as unsupported:
+        client.v1.invoices.search(params={"query": 'colour:"red"'})
+    assert unsupported.value.param == "query"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.search(params={"query": "name:'a' AND email:'b' OR phone:'c'"})

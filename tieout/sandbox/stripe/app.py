@@ -20,6 +20,7 @@ from tieout.sandbox.stripe.ids import request_id
 from tieout.sandbox.stripe.routes_billing import routes as billing_routes
 from tieout.sandbox.stripe.routes_core import routes as core_routes
 from tieout.sandbox.stripe.routes_payments import routes as payment_routes
+from tieout.sandbox.stripe.routes_search import routes as search_routes
 from tieout.sandbox.stripe.routing import ApiRequest, RouteTable
 from tieout.sandbox.stripe.shapes import API_VERSION
 from tieout.sandbox.stripe.state import StripeState
@@ -28,7 +29,7 @@ from tieout.sandbox.stripe.store import current_request
 log = logging.getLogger(__name__)
 
 ROUTES = RouteTable()
-for _table in (core_routes, billing_routes, payment_routes):
+for _table in (search_routes, core_routes, billing_routes, payment_routes):
     ROUTES.extend(_table)
 
 _NO_KEY = (
