@@ -66,7 +66,7 @@ def invoice(
         issued_on=date(2026, 3, 1),
         due_on=date(2026, 3, 31),
         period_start=date(2026, 2, 1),
-        period_end=date(2026, 3, 1),
+        period_end=date(2026, 2, 28),
         contract_id="mc-1",
         subtotal=money(subtotal),
         tax=money(tax),

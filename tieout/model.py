@@ -219,6 +219,7 @@ class Invoice(CanonicalRecord):
     amount_remaining: Money
     period_start: date | None = None
     period_end: date | None = None
+    """The service period's first and last day (inclusive), as invoices print them."""
     subsidiary_id: str | None = None
     exchange_rate: Decimal | None = None
     """Units of the subsidiary's base currency per unit of the invoice currency, where known."""

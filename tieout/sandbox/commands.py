@@ -83,7 +83,9 @@ def _start(
         description["scale"] = scale
         description["defects"] = len(answer_key["defects"])
         description["answer_key_path"] = str(answer_key_path)
-        description["config_path"] = str(write_sandbox_config(description, workdir))
+        description["config_path"] = str(
+            write_sandbox_config(description, workdir, value_maps=answer_key.get("value_maps"))
+        )
     except BaseException:
         sandbox.stop()
         raise

@@ -56,7 +56,13 @@ BUILDERS: dict[str, SettingsBuilder] = {
 }
 
 
-def write_sandbox_config(description: dict[str, Any], workdir: Path, *, mode: str = "observe") -> Path:
+def write_sandbox_config(
+    description: dict[str, Any],
+    workdir: Path,
+    *,
+    value_maps: dict[str, dict[str, str]] | None = None,
+    mode: str = "observe",
+) -> Path:
     installed = {item.name for item in installed_connectors() if item.connector is not None}
     secrets: dict[str, str] = {}
     systems: dict[str, Any] = {}
@@ -69,13 +75,20 @@ def write_sandbox_config(description: dict[str, Any], workdir: Path, *, mode: st
     secrets_path = workdir / "sandbox-secrets.env"
     secrets_path.write_text("".join(f"{key}={value}\n" for key, value in sorted(secrets.items())))
     secrets_path.chmod(0o600)
-    config = {
+    config: dict[str, Any] = {
         "version": 1,
         "mode": mode,
         "store": {"url": "sqlite:///tieout.db"},
         "secrets_file": secrets_path.name,
-        "systems": systems,
     }
+    if value_maps:
+        mappings_path = workdir / "sandbox-mappings.yaml"
+        mappings_path.write_text(
+            "# The sandbox company's codes in NetSuite and Metronome, for the flows and checks.\n"
+            + yaml.safe_dump({"value_maps": value_maps}, sort_keys=True)
+        )
+        config["mappings"] = [mappings_path.name]
+    config["systems"] = systems
     path = workdir / "tieout.yaml"
     header = "# Written by `tieout sandbox up`: a configuration wired to the running sandbox.\n"
     path.write_text(header + yaml.safe_dump(config, sort_keys=False))

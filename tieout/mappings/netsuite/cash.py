@@ -80,6 +80,8 @@ def map_payment(payload: Mapping[str, Any], context: MappingContext) -> Payment:
         unapplied=unapplied,
         reference=values.text(payload, "otherrefnum") or values.text(payload, "tranid"),
         payout_id=deposits[-1] if deposits else None,
+        subsidiary_id=values.optional_id(payload, "subsidiary"),
+        exchange_rate=values.optional_decimal(payload, "exchangerate"),
     )
 
 

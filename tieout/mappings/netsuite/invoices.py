@@ -91,6 +91,7 @@ def map_invoice(payload: Mapping[str, Any], context: MappingContext) -> Invoice:
         period_start=values.day(payload, "startdate"),
         period_end=values.day(payload, "enddate"),
         subsidiary_id=values.optional_id(payload, "subsidiary"),
+        exchange_rate=values.optional_decimal(payload, "exchangerate"),
         lines=_lines(payload, code, -1),
     )
 

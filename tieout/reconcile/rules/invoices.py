@@ -7,13 +7,15 @@ currency and the pre-tax subtotal (billing computes no tax; Stripe and NetSuite 
 the tax and the grand total). A NetSuite invoice no billing invoice claims is matched by a
 fallback key (the customer's CRM id, currency, service period and subtotal): when that billing
 invoice already has its NetSuite twin, the extra one is a duplicate. Usage on a billed line must
-equal the usage metered for that customer, product and period, where usage was metered.
+equal the usage metered for that customer, product and period, where usage was metered: a
+period in which the customer has no usage at all on record is treated as not metered (the
+events were not kept), not as zero.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from tieout.findings import Finding, Severity
@@ -217,11 +219,16 @@ def _orphans(snapshot: Snapshot) -> list[Finding]:
 
 def _usage(snapshot: Snapshot) -> list[Finding]:
     metered: dict[tuple[str, str, date, date], Decimal] = defaultdict(Decimal)
+    active: set[tuple[str, date, date]] = set()
     for usage in snapshot.records(UsageSummary, SOURCE).values():
         if usage.product_id is None:
             continue
-        key = (usage.customer_id, usage.product_id, usage.period_start.date(), usage.period_end.date())
+        # Usage windows end exclusively at midnight; invoice periods name their last day.
+        last_day = (usage.period_end - timedelta(microseconds=1)).date()
+        key = (usage.customer_id, usage.product_id, usage.period_start.date(), last_day)
         metered[key] += usage.quantity
+        if usage.quantity:
+            active.add((usage.customer_id, usage.period_start.date(), last_day))
     findings = []
     for invoice in billable_invoices(snapshot):
         if invoice.period_start is None or invoice.period_end is None:
@@ -232,7 +239,8 @@ def _usage(snapshot: Snapshot) -> list[Finding]:
             if line.product_id is None or line.quantity is None:
                 continue
             key = (invoice.customer_id, line.product_id, invoice.period_start, invoice.period_end)
-            if key not in metered:
+            # A period with no usage at all for the customer was not metered (events not kept), not zero.
+            if key not in metered or (invoice.customer_id, invoice.period_start, invoice.period_end) not in active:
                 continue
             if metered[key] != line.quantity:
                 rows.append((f"{line.product_id} quantity (billed, metered)", (line.quantity, metered[key])))

@@ -12,7 +12,7 @@ entry posted to AR without a customer, a posting to the wrong subsidiary, or a m
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from tieout.findings import Finding, Severity
 from tieout.model import Invoice, InvoiceStatus, LedgerBalance, Payment
@@ -26,7 +26,10 @@ SYSTEM = "netsuite"
 def _base_amount(amount: Money, base_currency: str, rate: Decimal | None) -> Decimal | None:
     if amount.currency == base_currency:
         return amount.amount
-    return None if rate is None else amount.amount * rate
+    if rate is None:
+        return None
+    # The ledger posts each document's base amount rounded to the base currency's minor unit.
+    return Money(amount=amount.amount * rate, currency=base_currency).quantized(ROUND_HALF_UP).amount
 
 
 def _control(snapshot: Snapshot) -> list[Finding]:

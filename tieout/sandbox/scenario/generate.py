@@ -29,6 +29,7 @@ from tieout.sandbox.scenario import write_metronome, write_netsuite, write_sales
 from tieout.sandbox.scenario.company import plan_billing, plan_cash
 from tieout.sandbox.scenario.context import Scenario, States
 from tieout.sandbox.scenario.defects import DefectPlanner
+from tieout.sandbox.scenario.value_maps import value_maps
 from tieout.sandbox.stripe import StripeState
 
 
@@ -134,6 +135,7 @@ def generate(
         generated_at=started.replace(microsecond=0).isoformat(),
         counts=record_counts(states),
         defects=planner.plan.answer_key(),
+        value_maps=value_maps(scenario.ids),
     )
 
 
