@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import stripe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stripe_fixtures import START, running_stripe
 
 from tieout.sandbox.clock import SandboxClock
-from tieout.sandbox.stripe import StripeState
+from tieout.sandbox.server import EmulatorServer, SandboxCA
+from tieout.sandbox.stripe import StripeState, build_app
 from tieout.sandbox.stripe.collection import Collection
 from tieout.sandbox.stripe.errors import StripeError
 from tieout.sandbox.stripe.forms import decode_query
@@ -293,3 +295,20 @@ def test_clock_controls_created_times() -> None:
     june = state.create_customer(name="june")
     assert may["created"] == int(datetime(2024, 5, 1, tzinfo=UTC).timestamp())
     assert june["created"] - may["created"] == 31 * 86_400
+
+
+def test_served_over_tls_with_the_sandbox_ca(tmp_path: Path) -> None:
+    state = _state(seed=12)
+    server = EmulatorServer(build_app(state), tls=SandboxCA(tmp_path / "tls"), name="stripe-tls").start()
+    saved = stripe.ca_bundle_path
+    stripe.ca_bundle_path = str(tmp_path / "tls" / "sandbox-ca.pem")
+    try:
+        client = stripe.StripeClient(
+            state.api_key, base_addresses={"api": server.base_url}, max_network_retries=0
+        )
+        assert server.base_url.startswith("https://")
+        created = client.v1.customers.create(params={"name": "Over TLS"})
+        assert client.v1.customers.retrieve(created.id).name == "Over TLS"
+    finally:
+        stripe.ca_bundle_path = saved
+        server.stop()

@@ -6,11 +6,13 @@ object shapes of API version 2024-04-10 (the `spec3.2024-04-10` OpenAPI spec the
 against): invoices still carry `charge`, `payment_intent`, `tax` and `paid`. Stripe-Version is
 reported as 2024-04-10 whatever version a client asks for.
 
-Covered: customers (and their balance transactions), products, prices, invoice items,
-invoices (+ lines; finalize, pay, void, mark uncollectible), payment intents, charges, refunds,
-credit notes, disputes, payouts, balance transactions, balance, events (30-day retention) and
-webhook endpoints with signed delivery; Stripe's list pagination, `expand[]`, form encoding,
-metadata rules, idempotency keys and error objects.
+Covered: customers (and their balance transactions), products, prices, tax rates, invoice
+items, invoices (+ lines; finalize, pay, void, mark uncollectible), payment intents, charges,
+refunds, credit notes, disputes, payouts, balance transactions, balance, account, events
+(30-day retention), webhook endpoints with signed delivery, and the Search API for customers,
+invoices, charges, payment intents, prices and products; Stripe's list pagination, `expand[]`,
+form encoding, metadata rules, idempotency keys and error objects. `StripeState` is also the
+seeding API a scenario generator calls (see state.py).
 """
 
 from __future__ import annotations
