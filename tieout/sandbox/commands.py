@@ -122,17 +122,17 @@ def up(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     sandbox, description = _start(workdir, seed, scale, profile, port_base, defect_rate)
+    # `verify` and `down` find a running sandbox through this file, foreground or background.
+    described = ready_file or workdir / READY_FILE
     try:
-        if ready_file is not None:
-            ready_file.write_text(json.dumps(description))
+        described.write_text(json.dumps(description))
         _emit(description, as_json)
         if not as_json and ready_file is None:
             typer.echo("serving; Ctrl-C stops the sandbox")
         stop.wait()
     finally:
         sandbox.stop()
-        if ready_file is not None:
-            ready_file.unlink(missing_ok=True)
+        described.unlink(missing_ok=True)
 
 
 def _up_in_background(argv: list[str], workdir: Path, as_json: bool) -> None:
@@ -178,6 +178,95 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@sandbox_app.command("verify")
+def verify(
+    mode: Annotated[
+        str, typer.Option(help="observe (pull and reconcile) or sync (also run the flows).")
+    ] = "observe",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    workdir: WorkdirOption = Path(".sandbox"),
+) -> None:
+    """Sync and reconcile against the running sandbox, then score the queue against the answer key."""
+    from tieout.config import load_config
+    from tieout.reconcile.engine import Reconciler
+    from tieout.runner import SyncService
+    from tieout.sandbox.verify import score
+    from tieout.store import ExceptionQuery, Store
+
+    if mode not in ("observe", "sync"):
+        raise typer.BadParameter("observe or sync", param_hint="--mode")
+    workdir = workdir.resolve()
+    described = workdir / READY_FILE
+    if not described.exists():
+        typer.echo(f"no running sandbox in {workdir}; start one with `tieout sandbox up`", err=True)
+        raise typer.Exit(2)
+    description = json.loads(described.read_text())
+    answer_key = json.loads(Path(description["answer_key_path"]).read_text())
+    config_path = _verify_config(Path(description["config_path"]), mode)
+    config = load_config(config_path)
+    store = Store.open(config.store_url)
+    service = SyncService(config, store)
+    try:
+        pulls = service.sync()
+        flows = service.run_flows() if mode == "sync" else []
+    finally:
+        service.close()
+    failed = [f"{item.system} {item.stream}: {item.error}" for item in pulls if item.status != "succeeded"]
+    failed += [f"{flow.flow}: {flow.error}" for flow in flows if flow.error]
+    Reconciler(store, value_maps=config.field_mappings.value_maps).run()
+    with store.transaction() as tx:
+        exceptions, _ = tx.query_exceptions(ExceptionQuery(limit=1_000_000))
+    result = score(answer_key, exceptions, mode=mode)
+    report = {**result.as_dict(), "sync_failures": failed}
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+    else:
+        _print_scores(result.as_dict(), failed)
+    if failed or not result.perfect:
+        raise typer.Exit(1)
+
+
+def _verify_config(config_path: Path, mode: str) -> Path:
+    """A copy of the sandbox config in the given mode, with a fresh store of its own."""
+    import yaml
+
+    config = yaml.safe_load(config_path.read_text())
+    config["mode"] = mode
+    database = config_path.parent / f"verify-{mode}.db"
+    for leftover in config_path.parent.glob(f"verify-{mode}.db*"):
+        leftover.unlink()
+    config["store"] = {"url": f"sqlite:///{database.name}"}
+    path = config_path.parent / f"verify-{mode}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _print_scores(report: dict[str, Any], failed: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table("defect kind", "planted", "found", "matched", "fixed by sync", "precision", "recall")
+    for kind in report["kinds"]:
+        fixed = f"{kind['fixed']}/{kind['expected_fixed']}" if kind["expected_fixed"] else ""
+        table.add_row(
+            kind["kind"].lower(),
+            str(kind["planted"]),
+            str(kind["found"]),
+            str(kind["matched"]),
+            fixed,
+            f"{kind['precision']:.0%}",
+            f"{kind['recall']:.0%}",
+        )
+    console.print(table)
+    for line in failed:
+        console.print(f"[red]sync failed[/]: {line}", highlight=False, soft_wrap=True)
+    verdict = (
+        "[green]every planted defect found, nothing else[/]" if report["perfect"] else "[red]not perfect[/]"
+    )
+    console.print(f"{report['mode']} mode: {verdict}")
 
 
 @sandbox_app.command("down")
