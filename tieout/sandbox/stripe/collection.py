@@ -58,8 +58,11 @@ class Collection:
         self._id_by_key[key] = record_id
         self._key_by_id[record_id] = key
         _insert(self._order, key)
+        if not self._indexed:
+            return
+        overrides = index_values or {}
         for name in self._indexed:
-            value = (index_values or {}).get(name, record.get(name))
+            value = overrides.get(name, record.get(name))
             if isinstance(value, str):
                 _insert(self._indexes[name].setdefault(value, []), key)
 

@@ -131,8 +131,7 @@ class Params:
             return None
         if len(value) != 3 or not value.isalpha():
             raise invalid(
-                f"Invalid currency: {value.lower()}. Stripe currently supports these "
-                "currencies: usd, eur, gbp, jpy, ...",
+                f"Invalid currency: {value.lower()}. Currencies are three-letter ISO codes, such as usd.",
                 param=name,
             )
         return value.lower()

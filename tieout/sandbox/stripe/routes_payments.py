@@ -8,6 +8,7 @@ from tieout.sandbox.stripe.errors import invalid, missing
 from tieout.sandbox.stripe.listing import LIST_PARAMS, list_objects, parse_list, parse_range
 from tieout.sandbox.stripe.payouts import PAYOUT_STATUSES
 from tieout.sandbox.stripe.routing import ApiRequest, RouteTable, changes_from, expanded, retrieve
+from tieout.sandbox.stripe.shapes import TEMPLATES
 from tieout.sandbox.stripe.state import StripeState
 
 routes = RouteTable()
@@ -329,7 +330,7 @@ def list_payouts(state: StripeState, req: ApiRequest) -> dict[str, Any]:
             (status is None or r["status"] == status)
             and (low is None or r["arrival_date"] >= low)
             and (high is None or r["arrival_date"] <= high)
-            and (destination is None or destination == "ba_tieoutSandboxBank0")
+            and (destination is None or destination == TEMPLATES["payout"]["destination"])
         ),
     )
 

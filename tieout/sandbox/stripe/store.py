@@ -109,6 +109,10 @@ class StripeStore:
         self.deleted: dict[str, str] = {}  # id -> object name, for `{"deleted": true}` answers
         self.event_listeners: list[Callable[[Record], None]] = []
         self._events_since_purge = 0
+        # Per-object `_render_<name>` hooks that subclasses define, looked up once.
+        self._render_hooks: dict[str, Callable[[dict[str, Any]], None]] = {
+            name: hook for name in TEMPLATES if (hook := getattr(self, f"_render_{name}", None)) is not None
+        }
 
     @contextmanager
     def bulk_seeding(self) -> Iterator[None]:
@@ -184,9 +188,9 @@ class StripeStore:
         if name == "event":
             return self._render_event(record)
         rendered = {**TEMPLATES[name], **record}
-        extra = getattr(self, f"_render_{name}", None)
-        if extra is not None:
-            extra(rendered)
+        hook = self._render_hooks.get(name)
+        if hook is not None:
+            hook(rendered)
         return rendered
 
     def _render_event(self, event: Record) -> dict[str, Any]:
