@@ -21,7 +21,7 @@ from tieout.sandbox.stripe.routes_billing import routes as billing_routes
 from tieout.sandbox.stripe.routes_core import routes as core_routes
 from tieout.sandbox.stripe.routes_payments import routes as payment_routes
 from tieout.sandbox.stripe.routes_search import routes as search_routes
-from tieout.sandbox.stripe.routing import ApiRequest, RouteTable
+from tieout.sandbox.stripe.routing import ApiRequest, Handler, RouteTable
 from tieout.sandbox.stripe.shapes import API_VERSION
 from tieout.sandbox.stripe.state import StripeState
 from tieout.sandbox.stripe.store import current_request
@@ -138,7 +138,7 @@ class StripeApp:
             return error.status, _json(error.body()), extra
 
     def _run(
-        self, handler: Any, req: ApiRequest, req_id: str, idempotency_key: str | None
+        self, handler: Handler, req: ApiRequest, req_id: str, idempotency_key: str | None
     ) -> tuple[int, bytes]:
         token = current_request.set((req_id, idempotency_key))
         try:
