@@ -128,7 +128,12 @@ def _write_customer(scenario: Scenario, customer: CustomerPlan) -> None:
                 "product_id": ids.mt_product[line.sku],
                 "starting_at": moment(customer.start_month),
                 "entitled": True,
-                "overwrite_rate": {"rate_type": "FLAT", "price": minor(price, currency)},
+                # Without a credit type Metronome prices an override in USD cents, whatever the card's.
+                "overwrite_rate": {
+                    "rate_type": "FLAT",
+                    "price": minor(price, currency),
+                    "credit_type_id": CREDIT_TYPE_ID_BY_CURRENCY[currency],
+                },
             }
         )
     opportunity_id = ids.sf_opportunity[customer.key]
