@@ -287,6 +287,20 @@ def test_seeding_from_another_thread_while_serving() -> None:
         assert all(i.status == "paid" for i in walked)
 
 
+def test_invoice_events_show_the_lines_of_their_moment() -> None:
+    state = _state()
+    customer = state.create_customer(name="Growing")
+    invoice = state.create_invoice(customer["id"])
+    state.create_invoice_item(customer["id"], invoice_id=invoice["id"], amount=100)
+    state.create_invoice_item(customer["id"], invoice_id=invoice["id"], amount=200)
+    state.finalize_invoice(invoice["id"])
+    events = {e["type"]: state.render("event", e) for e in state.tables["event"].newest_first()}
+    assert events["invoice.created"]["data"]["object"]["lines"]["data"] == []
+    finalized = events["invoice.finalized"]["data"]["object"]
+    assert [line["amount"] for line in finalized["lines"]["data"]] == [100, 200]
+    assert "event_line_ids" not in finalized
+
+
 def test_clock_controls_created_times() -> None:
     clock = SandboxClock(frozen_at=datetime(2024, 5, 1, tzinfo=UTC))
     state = StripeState(clock, seed=9)

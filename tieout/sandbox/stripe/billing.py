@@ -147,8 +147,14 @@ class BillingStore(InvoiceItemStore):
                 )
             return self.render("invoice", record)
 
+    def _snapshot_invoice(self, copied: Record) -> None:
+        # An event shows the lines the invoice had when it happened, not the ones added later.
+        copied["event_line_ids"] = list(self.invoice_lines.get(copied["id"], ()))
+
     def _render_invoice(self, rendered: dict[str, Any]) -> None:
-        line_ids = self.invoice_lines.get(rendered["id"], [])
+        line_ids = rendered.pop("event_line_ids", None)
+        if line_ids is None:
+            line_ids = self.invoice_lines.get(rendered["id"], [])
         rendered["lines"] = {
             "object": "list",
             "data": [self.render("line_item", self.line_record(i)) for i in line_ids[:LINES_IN_INVOICE]],

@@ -113,6 +113,10 @@ class StripeStore:
         self._render_hooks: dict[str, Callable[[dict[str, Any]], None]] = {
             name: hook for name in TEMPLATES if (hook := getattr(self, f"_render_{name}", None)) is not None
         }
+        # `_snapshot_<name>` hooks add what an event must freeze beyond the record's own fields.
+        self._snapshot_hooks: dict[str, Callable[[Record], None]] = {
+            name: hook for name in TEMPLATES if (hook := getattr(self, f"_snapshot_{name}", None)) is not None
+        }
 
     @contextmanager
     def bulk_seeding(self) -> Iterator[None]:
@@ -163,7 +167,7 @@ class StripeStore:
             "created": self.now(),
             "type": event_type,
             "object_name": object_name,
-            "snapshot": snapshot(record),
+            "snapshot": self._snapshot(object_name, record),
             "previous_attributes": previous_attributes,
             "request": request,
             "pending_webhooks": 0,
@@ -175,6 +179,13 @@ class StripeStore:
         for listener in self.event_listeners:
             listener(event)
         return event
+
+    def _snapshot(self, object_name: str, record: Record) -> Record:
+        copied = snapshot(record)
+        hook = self._snapshot_hooks.get(object_name)
+        if hook is not None:
+            hook(copied)
+        return copied
 
     def purge_expired_events(self) -> None:
         self._events_since_purge = 0
