@@ -71,14 +71,22 @@ def test_simple_salesforce_reads_the_account_links(running: tuple[Sandbox, Answe
 def test_metronome_sdk_sees_the_invoice_missing_in_stripe(running: tuple[Sandbox, AnswerKey]) -> None:
     sandbox, key = running
     settings = sandbox.describe()["metronome"]
-    client = Metronome(bearer_token=settings["bearer_token"], base_url=settings["base_url"])
+    client = Metronome(
+        bearer_token=settings["bearer_token"], base_url=settings["base_url"], _strict_response_validation=True
+    )
     invoice_id = _defect(key, "invoice_missing_in_stripe")["records"]["metronome"][0]
     customer_id = sandbox.metronome.invoices[invoice_id]["customer_id"]
 
     invoice = client.v1.customers.invoices.retrieve(customer_id=customer_id, invoice_id=invoice_id).data
+    listed = list(client.v1.customers.invoices.list(customer_id=customer_id))
 
     assert invoice.status == "FINALIZED" and invoice.external_invoice is None
     assert invoice.revenue_system_invoices and invoice.total > 0
+    linked = [i for i in listed if i.external_invoice is not None]
+    assert len(linked) == len(listed) - 1
+    assert {i.external_invoice.invoice_id for i in linked if i.external_invoice} <= set(
+        sandbox.stripe.tables["invoice"].records
+    )
 
 
 def test_suiteql_sees_the_netsuite_total_that_differs(running: tuple[Sandbox, AnswerKey]) -> None:

@@ -11,7 +11,7 @@ disagree. Amounts are Decimals in the document currency, already rounded to its 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -288,8 +288,20 @@ class Company:
     usage_from: date
     """Usage events are generated for invoice periods starting on or after this month."""
 
+    _by_customer: tuple[list[InvoicePlan], int, dict[str, list[InvoicePlan]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
     def invoices_of(self, customer: CustomerPlan) -> list[InvoicePlan]:
-        return [invoice for invoice in self.invoices if invoice.customer is customer]
+        # Indexed once per version of the invoice list (replaced or grown), not scanned per customer:
+        # a scan per customer is quadratic at 10,000 customers and 200,000 invoices.
+        index = self._by_customer
+        if index is None or index[0] is not self.invoices or index[1] != len(self.invoices):
+            grouped: dict[str, list[InvoicePlan]] = {}
+            for invoice in self.invoices:
+                grouped.setdefault(invoice.customer.key, []).append(invoice)
+            index = self._by_customer = (self.invoices, len(self.invoices), grouped)
+        return [invoice for invoice in index[2].get(customer.key, []) if invoice.customer is customer]
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:

@@ -196,9 +196,11 @@ class DefectPlanner:
                     Decimal(0),
                 )
 
-    def _wrong_invoice(self, payment: PaymentPlan, open_invoices: list[InvoicePlan]) -> InvoicePlan | None:
+    def _wrong_invoice(
+        self, payment: PaymentPlan, open_by_customer: dict[str, list[InvoicePlan]]
+    ) -> InvoicePlan | None:
         """Another open invoice of the payer's that the whole payment could be applied to."""
-        for invoice in open_invoices:
+        for invoice in open_by_customer.get(payment.customer.key, []):
             if (
                 invoice.customer is payment.customer
                 and id(invoice) not in self.used
@@ -214,6 +216,9 @@ class DefectPlanner:
         paid = {id(invoice) for payment in company.payments for invoice, _ in payment.applications}
         refunded = {id(refund.payment) for refund in company.refunds}
         open_invoices = [invoice for invoice in company.invoices if id(invoice) not in paid]
+        open_by_customer: dict[str, list[InvoicePlan]] = {}
+        for invoice in open_invoices:
+            open_by_customer.setdefault(invoice.customer.key, []).append(invoice)
         for kind in (
             DefectKind.INVOICE_MISSING_IN_NETSUITE,
             DefectKind.INVOICE_MISSING_IN_STRIPE,
@@ -243,12 +248,12 @@ class DefectPlanner:
             pool = [p for p in card if id(p) not in swept] if kind in unswept_only else card
             if kind is DefectKind.PAYMENT_APPLIED_TO_WRONG_INVOICE:
                 # Only a customer with another open invoice the payment fits can have it misapplied.
-                pool = [p for p in pool if self._wrong_invoice(p, open_invoices) is not None]
+                pool = [p for p in pool if self._wrong_invoice(p, open_by_customer) is not None]
             for payment in self._take(pool, _count(rate, len(card), rng)):
                 self.used.update(id(invoice) for invoice, _ in payment.applications)
                 defect = _payment_defect(kind, payment)
                 if kind is DefectKind.PAYMENT_APPLIED_TO_WRONG_INVOICE:
-                    wrong = self._wrong_invoice(payment, open_invoices)
+                    wrong = self._wrong_invoice(payment, open_by_customer)
                     if wrong is None:
                         continue
                     defect.other = wrong

@@ -68,12 +68,18 @@ def write_master_data(scenario: Scenario) -> None:
 
 def write_customers(scenario: Scenario) -> None:
     state = scenario.states.netsuite
+    # Customers an invoice is booked for in another currency must be allowed that currency.
+    extra: dict[str, list[int]] = {}
+    for invoice in scenario.company.invoices:
+        if scenario.defect(DefectKind.INVOICE_CURRENCY_MISMATCH, invoice):
+            currency_id = scenario.ids.ns_currency[other_currency(invoice.currency)]
+            extra.setdefault(invoice.customer.key, []).append(currency_id)
     with state.batch():
         for customer in scenario.company.customers:
-            _write_customer(scenario, customer)
+            _write_customer(scenario, customer, extra.get(customer.key, []))
 
 
-def _write_customer(scenario: Scenario, customer: CustomerPlan) -> None:
+def _write_customer(scenario: Scenario, customer: CustomerPlan, extra: list[int]) -> None:
     state, ids = scenario.states.netsuite, scenario.ids
     scenario.at(onboarded_at(customer) + timedelta(hours=2))
     name = customer.name
@@ -81,11 +87,6 @@ def _write_customer(scenario: Scenario, customer: CustomerPlan) -> None:
         number = f" {int(customer.key[1:]):04d} "
         name = customer.name.replace(number, f" Holdings{number}")
         defect.detail.update(salesforce_name=customer.name, netsuite_name=name)
-    extra = [
-        ids.ns_currency[other_currency(invoice.currency)]
-        for invoice in scenario.company.invoices_of(customer)
-        if scenario.defect(DefectKind.INVOICE_CURRENCY_MISMATCH, invoice)
-    ]
     record = state.create_customer(
         name,
         subsidiary_id=ids.ns_subsidiary[customer.subsidiary.key],
