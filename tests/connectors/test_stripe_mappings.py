@@ -423,3 +423,9 @@ def test_stripe_exponent_table(currency: str, exponent: int, minor: int, major: 
     refund = map_refund(payload, MappingContext(system="stripe", stream="refunds"))
     assert stripe_exponent(currency) == exponent
     assert refund.amount == Money(amount=Decimal(major), currency=currency)
+
+
+def test_a_deleted_customer_answer_maps_to_a_deleted_inactive_customer() -> None:
+    payload = {"id": "cus_gone", "object": "customer", "deleted": True}
+    customer = map_customer(payload, MappingContext(system="stripe", stream="customers"))
+    assert (customer.deleted, customer.is_active, customer.updated_at) == (True, False, None)

@@ -52,7 +52,10 @@ def map_customer(payload: Mapping[str, Any], context: MappingContext) -> Custome
         system=context.system,
         native_id=native_id,
         links=common.links(payload, CUSTOMER_LINKS),
-        updated_at=None if deleted and "created" not in payload else common.updated_at(payload),
+        # Stripe answers a deleted customer with its id alone: no time of its own to read.
+        updated_at=None
+        if deleted and "created" not in payload and common.LOOKUPS not in payload
+        else common.updated_at(payload),
         deleted=deleted,
         legal_name=name or native_id,
         currency=None if currency is None else common.currency(payload),
