@@ -189,11 +189,7 @@ def verify(
     workdir: WorkdirOption = Path(".sandbox"),
 ) -> None:
     """Sync and reconcile against the running sandbox, then score the queue against the answer key."""
-    from tieout.config import load_config
-    from tieout.reconcile.engine import Reconciler
-    from tieout.runner import SyncService
-    from tieout.sandbox.verify import score
-    from tieout.store import ExceptionQuery, Store
+    from tieout.sandbox.verify import verify_running
 
     if mode not in ("observe", "sync"):
         raise typer.BadParameter("observe or sync", param_hint="--mode")
@@ -202,23 +198,7 @@ def verify(
     if not described.exists():
         typer.echo(f"no running sandbox in {workdir}; start one with `tieout sandbox up`", err=True)
         raise typer.Exit(2)
-    description = json.loads(described.read_text())
-    answer_key = json.loads(Path(description["answer_key_path"]).read_text())
-    config_path = _verify_config(Path(description["config_path"]), mode)
-    config = load_config(config_path)
-    store = Store.open(config.store_url)
-    service = SyncService(config, store)
-    try:
-        pulls = service.sync()
-        flows = service.run_flows() if mode == "sync" else []
-    finally:
-        service.close()
-    failed = [f"{item.system} {item.stream}: {item.error}" for item in pulls if item.status != "succeeded"]
-    failed += [f"{flow.flow}: {flow.error}" for flow in flows if flow.error]
-    Reconciler(store, value_maps=config.field_mappings.value_maps).run()
-    with store.transaction() as tx:
-        exceptions, _ = tx.query_exceptions(ExceptionQuery(limit=1_000_000))
-    result = score(answer_key, exceptions, mode=mode)
+    result, failed = verify_running(json.loads(described.read_text()), mode)
     report = {**result.as_dict(), "sync_failures": failed}
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
@@ -226,21 +206,6 @@ def verify(
         _print_scores(result.as_dict(), failed)
     if failed or not result.perfect:
         raise typer.Exit(1)
-
-
-def _verify_config(config_path: Path, mode: str) -> Path:
-    """A copy of the sandbox config in the given mode, with a fresh store of its own."""
-    import yaml
-
-    config = yaml.safe_load(config_path.read_text())
-    config["mode"] = mode
-    database = config_path.parent / f"verify-{mode}.db"
-    for leftover in config_path.parent.glob(f"verify-{mode}.db*"):
-        leftover.unlink()
-    config["store"] = {"url": f"sqlite:///{database.name}"}
-    path = config_path.parent / f"verify-{mode}.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def _print_scores(report: dict[str, Any], failed: list[str]) -> None:

@@ -9,12 +9,19 @@ flagged like in observe mode.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from tieout.config import load_config
+from tieout.reconcile.engine import Reconciler
+from tieout.runner import SyncService
 from tieout.sandbox.scenario.company import SUBSIDIARIES
-from tieout.store import StoredException
+from tieout.store import ExceptionQuery, Store, StoredException
 
 
 @dataclass
@@ -138,3 +145,35 @@ def score(answer_key: dict[str, Any], exceptions: list[StoredException], *, mode
                 {"exception_id": item.exception_id, "rule_code": item.rule_code, "records": item.record_ids}
             )
     return result
+
+
+def verification_config(config_path: Path, mode: str) -> Path:
+    """A copy of the sandbox config in the given mode, with a fresh store of its own."""
+    config = yaml.safe_load(config_path.read_text())
+    config["mode"] = mode
+    for leftover in config_path.parent.glob(f"verify-{mode}.db*"):
+        leftover.unlink()
+    config["store"] = {"url": f"sqlite:///verify-{mode}.db"}
+    path = config_path.parent / f"verify-{mode}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def verify_running(description: dict[str, Any], mode: str) -> tuple[Verification, list[str]]:
+    """Sync (and in sync mode, run the flows), reconcile, and score against the answer key."""
+    answer_key = json.loads(Path(description["answer_key_path"]).read_text())
+    config = load_config(verification_config(Path(description["config_path"]), mode))
+    store = Store.open(config.store_url)
+    service = SyncService(config, store)
+    try:
+        pulls = service.sync()
+        flows = service.run_flows() if mode == "sync" else []
+    finally:
+        service.close()
+    failed = [f"{item.system} {item.stream}: {item.error}" for item in pulls if item.status != "succeeded"]
+    failed += [f"{flow.flow}: {flow.error}" for flow in flows if flow.error]
+    Reconciler(store, value_maps=config.field_mappings.value_maps).run()
+    with store.transaction() as tx:
+        exceptions, _ = tx.query_exceptions(ExceptionQuery(limit=1_000_000))
+    store.close()
+    return score(answer_key, exceptions, mode=mode), failed

@@ -1,0 +1,131 @@
+"""End to end on the sandbox: generated company, sync through the four connectors, reconcile, score.
+
+Observe mode must find every planted defect and nothing else, for the default seed and five
+others; a re-run changes nothing in the queue; `tieout sandbox up --json` works from a shell
+and the official clients reach what it prints.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import stripe
+from simple_salesforce import Salesforce
+
+from tieout.config import load_config
+from tieout.reconcile.engine import Reconciler
+from tieout.sandbox.config_writer import write_sandbox_config
+from tieout.sandbox.runtime import Sandbox, SandboxOptions
+from tieout.sandbox.scenario.generate import generate
+from tieout.sandbox.verify import verify_running
+from tieout.store import Store
+
+
+@contextmanager
+def running(workdir: Path, seed: int) -> Iterator[dict[str, Any]]:
+    sandbox = Sandbox(SandboxOptions(workdir=workdir, seed=seed)).start()
+    try:
+        answer_key = generate(sandbox, seed=seed)
+        description = sandbox.describe()
+        description["answer_key_path"] = str(answer_key.write_answer_key(workdir / "answer_key.json"))
+        config = write_sandbox_config(description, workdir, value_maps=answer_key["value_maps"])
+        description["config_path"] = str(config)
+        yield description
+    finally:
+        sandbox.stop()
+
+
+@pytest.mark.parametrize("seed", [42, 1, 2, 3, 4, 5])
+def test_observe_mode_finds_every_planted_defect_and_nothing_else(tmp_path: Path, seed: int) -> None:
+    with running(tmp_path, seed) as description:
+        result, failures = verify_running(description, "observe")
+    assert failures == []
+    assert result.unmatched_defects == [] and result.unmatched_exceptions == []
+    assert result.perfect
+    planted_kinds = {score.kind for score in result.kinds.values() if score.planted}
+    assert len(planted_kinds) == 18  # every defect kind is planted at the default scale
+
+
+def test_reconciling_again_changes_nothing(tmp_path: Path) -> None:
+    with running(tmp_path, 7) as description:
+        verify_running(description, "observe")
+        config = load_config(tmp_path / "verify-observe.yaml")
+        store = Store.open(config.store_url)
+        again = Reconciler(store, value_maps=config.field_mappings.value_maps).run()
+    assert (again.opened, again.reopened, again.resolved) == (0, 0, 0)
+    assert again.refreshed == sum(again.found.values()) > 0
+
+
+def test_sandbox_up_json_from_a_shell_and_the_official_clients(tmp_path: Path) -> None:
+    workdir = tmp_path / "sbx"
+    up = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tieout",
+            "sandbox",
+            "up",
+            "--background",
+            "--json",
+            "--workdir",
+            str(workdir),
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        described = json.loads(up.stdout)
+        assert set(described) >= {"salesforce", "metronome", "stripe", "netsuite", "config_path", "ca_bundle"}
+        client = stripe.StripeClient(
+            described["stripe"]["api_key"], base_addresses={"api": described["stripe"]["base_url"]}
+        )
+        assert len(client.v1.customers.list(params={"limit": 5}).data) == 5
+        session = requests.Session()
+        session.verify = described["salesforce"]["ca_bundle"]
+        session.trust_env = False
+        salesforce = Salesforce(
+            instance_url=described["salesforce"]["instance_url"],
+            session_id=described["salesforce"]["session_id"],
+            session=session,
+        )
+        assert salesforce.query("SELECT COUNT() FROM Account")["totalSize"] == 40
+        check = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tieout",
+                "--config",
+                described["config_path"],
+                "config",
+                "check",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert check.returncode == 0, check.stderr
+        assert all(system["enabled"] for system in json.loads(check.stdout)["systems"].values())
+    finally:
+        down = subprocess.run(
+            [sys.executable, "-m", "tieout", "sandbox", "down", "--workdir", str(workdir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert down.returncode == 0, down.stderr
