@@ -7,6 +7,7 @@ asserted on what actually went over the wire.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from stripe_connector_fixtures import START, Emulator, running, seeded_emulator
 
 from tieout.connectors.base import CallBudget, RawRecord
 from tieout.connectors.stripe import StripeConnector
+from tieout.connectors.stripe.streams import STREAMS
 from tieout.errors import BudgetExhausted
 from tieout.mappings.context import MappingContext
 from tieout.sandbox.clock import SandboxClock
@@ -298,3 +300,22 @@ def test_updated_at_is_aware_utc(emulator: Emulator, state: StripeState, clock: 
         assert record.updated_at.utcoffset() == timedelta(0)
         assert record.payload["tieout_lookups"]["updated_at"] == int(record.updated_at.timestamp())
     assert datetime.now(UTC) > START
+
+
+def test_event_types_are_those_of_the_pinned_api_version() -> None:
+    spec_path = Path("/work/shared/specs/stripe/spec3.2024-04-10.json")
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "specs" / "stripe" / "spec3.2024-04-10.json"
+        if candidate.exists():
+            spec_path = candidate
+            break
+    if not spec_path.exists():
+        pytest.skip("the Stripe OpenAPI spec is not on this machine")
+    spec = json.loads(spec_path.read_text())
+    schema = spec["paths"]["/v1/webhook_endpoints"]["post"]["requestBody"]["content"]
+    known = set(
+        schema["application/x-www-form-urlencoded"]["schema"]["properties"]["enabled_events"]["items"]["enum"]
+    )
+    for stream in STREAMS:
+        assert len(stream.event_types) <= 20, stream.name
+        assert set(stream.event_types) <= known, (stream.name, set(stream.event_types) - known)

@@ -2,7 +2,8 @@
 
 For each stream: the list endpoint and its object type, the expansions that save calls (the
 list asks for `data.<path>`, a single retrieval for `<path>`), the event types that say an
-object of the stream changed (at most 20, Stripe's cap on `types[]`), whether an event's
+object of the stream changed (at most 20, Stripe's cap on `types[]`; all of them event types of
+API version 2024-04-10), whether an event's
 `data.object` is the whole object the mapper needs, and which other objects' events point at
 one of ours (a dispute names its charge, an invoice item its invoice).
 """
@@ -53,9 +54,7 @@ STREAMS: tuple[StripeStream, ...] = (
             "invoice.payment_action_required",
             "invoice.marked_uncollectible",
             "invoice.voided",
-            "invoice.overdue",
             "invoiceitem.created",
-            "invoiceitem.updated",
             "invoiceitem.deleted",
         ),
         related={"invoiceitem": "invoice"},
@@ -90,7 +89,7 @@ STREAMS: tuple[StripeStream, ...] = (
         path="/v1/refunds",
         object_type="refund",
         expand=("charge",),
-        event_types=("refund.created", "refund.updated", "refund.failed", "charge.refund.updated"),
+        event_types=("refund.created", "refund.updated", "charge.refund.updated"),
         snapshot_complete=False,
     ),
     StripeStream(
