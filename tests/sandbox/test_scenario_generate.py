@@ -117,3 +117,14 @@ def test_scale_by_name_or_customer_count() -> None:
     assert scale_from("50000").months == SCALES["large"].months
     with pytest.raises(ValueError, match="unknown scale"):
         scale_from("huge")
+
+
+def test_the_plan_does_not_depend_on_memory_layout() -> None:
+    """Defect targets are chosen by identity: no freed object's id() may stand in for a live one."""
+    first = generate(fresh_states(), seed=3)
+    churn = [object() for _ in range(30_000)]
+    second = generate(fresh_states(), seed=3)
+    del churn
+    third = generate(fresh_states(), seed=3)
+
+    assert first["defects"] == second["defects"] == third["defects"]

@@ -128,6 +128,9 @@ class DefectPlanner:
         self.rate = rate
         self.rng = random.Random(seed * 7919 + 1)
         self.used: set[int] = set()
+        # Planned objects dropped from the company but still named in `used` are held here: were
+        # one freed, a later object could take its id() and be wrongly skipped, differently per run.
+        self.dropped: list[Any] = []
         self.plan = DefectPlan([])
 
     def _take(self, candidates: list[Any], count: int) -> list[Any]:
@@ -157,6 +160,7 @@ class DefectPlanner:
             self.plan.defects.append(_customer_defect(kind, customer, company))
             if kind is DefectKind.CONTRACT_MISSING_IN_BILLING:
                 # Never provisioned, so never billed: the deal exists in the CRM only.
+                self.dropped.extend(company.invoices_of(customer))
                 company.invoices = [
                     invoice for invoice in company.invoices if invoice.customer is not customer
                 ]
