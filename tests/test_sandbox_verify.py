@@ -54,6 +54,24 @@ def test_observe_mode_finds_every_planted_defect_and_nothing_else(tmp_path: Path
     assert len(planted_kinds) == 18  # every defect kind is planted at the default scale
 
 
+@pytest.mark.parametrize("seed", [42, 4])
+def test_sync_mode_fixes_what_the_flows_can_and_flags_the_rest(tmp_path: Path, seed: int) -> None:
+    with running(tmp_path, seed) as description:
+        result, failures = verify_running(description, "sync")
+    assert failures == []
+    assert result.unmatched_defects == [] and result.unmatched_exceptions == []
+    fixed = {score.kind for score in result.kinds.values() if score.expected_fixed}
+    assert fixed == {
+        "CONTRACT_MISSING_IN_BILLING",
+        "INVOICE_MISSING_IN_NETSUITE",
+        "INVOICE_MISSING_IN_STRIPE",
+        "PAYMENT_MISSING_IN_NETSUITE",
+        "REFUND_MISSING_IN_NETSUITE",
+    }
+    assert all(score.fixed == score.expected_fixed for score in result.kinds.values())
+    assert result.perfect
+
+
 def test_reconciling_again_changes_nothing(tmp_path: Path) -> None:
     with running(tmp_path, 7) as description:
         verify_running(description, "observe")

@@ -21,7 +21,17 @@ from tieout.errors import MappingError
 from tieout.flows.pusher import PushIntent
 from tieout.mappings.metronome import builders as metronome_builders
 from tieout.mappings.netsuite import builders as netsuite_builders
-from tieout.model import CanonicalRecord, Contract, ContractStatus, Customer, Invoice, Payment
+from tieout.mappings.stripe import builders as stripe_builders
+from tieout.model import (
+    CanonicalRecord,
+    Contract,
+    ContractStatus,
+    CreditNote,
+    Customer,
+    Invoice,
+    Payment,
+    Refund,
+)
 from tieout.reconcile.rules.invoices import billable_invoices
 from tieout.reconcile.snapshot import Snapshot
 
@@ -150,6 +160,107 @@ def _payments_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan
     return plan
 
 
+def _invoices_to_stripe(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
+    plan = FlowPlan()
+    tax_rates = value_maps.get("stripe_tax_rate", {})
+    for invoice in billable_invoices(snapshot):
+        if snapshot.twin(invoice, "stripe") is not None:
+            continue
+        billing_customer = snapshot.get(Customer, invoice.system, invoice.customer_id)
+        customer = snapshot.typed_twin(billing_customer, Customer, "stripe") if billing_customer else None
+        if customer is None:
+            plan.skipped.append((invoice.record_id, "the customer has no Stripe customer yet"))
+            continue
+        try:
+            payload = stripe_builders.invoice_payload(
+                invoice,
+                stripe_customer_id=customer.native_id,
+                tax_rate_ids=[tax_rates[invoice.currency]] if invoice.currency in tax_rates else [],
+            )
+        except MappingError as exc:
+            plan.skipped.append((invoice.record_id, str(exc)))
+            continue
+        plan.intents.append(_intent("invoices_to_stripe", "stripe", "invoices", invoice, payload))
+    return plan
+
+
+def _ns_customer_of_charge(
+    snapshot: Snapshot, charge_id: str | None
+) -> tuple[Payment | None, Customer | None]:
+    charge = snapshot.get(Payment, "stripe", charge_id)
+    stripe_customer = (
+        snapshot.get(Customer, "stripe", charge.customer_id) if charge and charge.customer_id else None
+    )
+    customer = snapshot.typed_twin(stripe_customer, Customer, "netsuite") if stripe_customer else None
+    return charge, customer
+
+
+def _refund_of(snapshot: Snapshot, note: CreditNote) -> Refund | None:
+    """The Stripe refund a post-payment credit note paid out: same invoice's charge, same amount."""
+    for refund in snapshot.records(Refund, "stripe").values():
+        charge = snapshot.get(Payment, "stripe", refund.payment_id)
+        if charge is None or refund.amount != note.amount:
+            continue
+        if any(application.invoice_id == note.invoice_id for application in charge.applications):
+            return refund
+    return None
+
+
+def _credit_notes_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
+    plan = FlowPlan()
+    for note in snapshot.records(CreditNote, "stripe").values():
+        if note.status.value != "issued" or snapshot.twin(note, "netsuite") is not None:
+            continue
+        refund = _refund_of(snapshot, note)
+        _, customer = _ns_customer_of_charge(snapshot, refund.payment_id if refund else None)
+        invoice = snapshot.get(Invoice, "stripe", note.invoice_id)
+        sku = next((line.product_id for line in invoice.lines if line.product_id), None) if invoice else None
+        if customer is None or sku is None:
+            plan.skipped.append((note.record_id, "its customer or invoice is not in NetSuite yet"))
+            continue
+        try:
+            payload = netsuite_builders.credit_memo_payload(
+                note,
+                customer_id=customer.native_id,
+                currency_id=_map(value_maps, "netsuite_currency", note.currency, "currency"),
+                item_id=_map(value_maps, "netsuite_item", sku, "product"),
+            )
+        except MappingError as exc:
+            plan.skipped.append((note.record_id, str(exc)))
+            continue
+        plan.intents.append(_intent("credit_notes_to_netsuite", "netsuite", "credit_memos", note, payload))
+    return plan
+
+
+def _refunds_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
+    plan = FlowPlan()
+    notes = list(snapshot.records(CreditNote, "stripe").values())
+    for refund in snapshot.records(Refund, "stripe").values():
+        if refund.status != "succeeded" or snapshot.twin(refund, "netsuite") is not None:
+            continue
+        _, customer = _ns_customer_of_charge(snapshot, refund.payment_id)
+        note = next((item for item in notes if _refund_of(snapshot, item) is refund), None)
+        memo = snapshot.typed_twin(note, CreditNote, "netsuite") if note else None
+        if customer is None or memo is None:
+            plan.skipped.append((refund.record_id, "its customer or credit memo is not in NetSuite yet"))
+            continue
+        try:
+            payload = netsuite_builders.refund_payload(
+                refund,
+                customer_id=customer.native_id,
+                currency_id=_map(value_maps, "netsuite_currency", refund.currency, "currency"),
+                account_id=_map(
+                    value_maps, "netsuite_refund_account", customer.subsidiary_id or "", "subsidiary"
+                ),
+                applies=[(memo.native_id, refund.amount)],
+            )
+        except MappingError as exc:
+            plan.skipped.append((refund.record_id, str(exc)))
+            continue
+        plan.intents.append(_intent("refunds_to_netsuite", "netsuite", "refunds", refund, payload))
+    return plan
+
+
 FLOWS: tuple[Flow, ...] = (
     Flow(
         "deals_to_metronome",
@@ -166,10 +277,31 @@ FLOWS: tuple[Flow, ...] = (
         _invoices_to_netsuite,
     ),
     Flow(
+        "invoices_to_stripe",
+        "Metronome invoices -> Stripe invoices",
+        "metronome",
+        "stripe",
+        _invoices_to_stripe,
+    ),
+    Flow(
         "payments_to_netsuite",
         "Stripe payments -> NetSuite payments",
         "stripe",
         "netsuite",
         _payments_to_netsuite,
+    ),
+    Flow(
+        "credit_notes_to_netsuite",
+        "Stripe credit notes -> NetSuite credit memos",
+        "stripe",
+        "netsuite",
+        _credit_notes_to_netsuite,
+    ),
+    Flow(
+        "refunds_to_netsuite",
+        "Stripe refunds -> NetSuite customer refunds",
+        "stripe",
+        "netsuite",
+        _refunds_to_netsuite,
     ),
 )

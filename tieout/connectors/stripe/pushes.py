@@ -199,7 +199,7 @@ class InvoicePush:
                 "amount": line["amount"],
                 "metadata": {**dict(line.get("metadata") or {}), LINE_INDEX: str(index)},
             }
-            for name in ("description", "period"):
+            for name in ("description", "period", "tax_rates"):
                 if line.get(name) is not None:
                     params[name] = line[name]
             answer = self.api.post(

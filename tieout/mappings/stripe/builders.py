@@ -17,7 +17,7 @@ Pure functions, no I/O; amounts in Stripe minor units (integers, Stripe's expone
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -63,6 +63,7 @@ def invoice_payload(
     collection_method: CollectionMethod = "send_invoice",
     days_until_due: int | None = None,
     finalize: bool = True,
+    tax_rate_ids: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A Stripe invoice mirroring `invoice` line by line (pre-tax: Stripe computes the tax).
 
@@ -84,6 +85,8 @@ def invoice_payload(
             "description": line.description,
             "metadata": {"sku": line.product_id} if line.product_id else {},
         }
+        if tax_rate_ids:
+            item["tax_rates"] = list(tax_rate_ids)
         if line.period_start is not None and line.period_end is not None:
             item["period"] = {
                 "start": _midnight(line.period_start),

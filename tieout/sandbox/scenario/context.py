@@ -49,6 +49,7 @@ class Registry:
     stripe_refund: dict[str, str] = field(default_factory=dict)
     stripe_credit_note: dict[str, str] = field(default_factory=dict)
     stripe_payout: dict[str, str] = field(default_factory=dict)
+    stripe_tax_rate: dict[str, str] = field(default_factory=dict)  # currency -> tax rate id
 
     ns_currency: dict[str, int] = field(default_factory=dict)
     ns_subsidiary: dict[str, int] = field(default_factory=dict)

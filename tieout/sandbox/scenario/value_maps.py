@@ -21,6 +21,11 @@ def value_maps(ids: Registry) -> dict[str, dict[str, str]]:
             for subsidiary in SUBSIDIARIES
             if subsidiary.key in ids.ns_subsidiary
         },
+        "netsuite_refund_account": {
+            str(ids.ns_subsidiary[key]): str(accounts["undeposited"])
+            for key, accounts in sorted(ids.ns_accounts.items())
+        },
+        "stripe_tax_rate": dict(sorted(ids.stripe_tax_rate.items())),
         "metronome_product": dict(sorted(ids.mt_product.items())),
         "metronome_rate_card": dict(sorted(ids.mt_rate_card.items())),
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tieout.sandbox.scenario.company import InvoicePlan, PaymentPlan
+from tieout.sandbox.scenario.company import SUBSIDIARIES, InvoicePlan, PaymentPlan
 from tieout.sandbox.scenario.context import Scenario, epoch, minor, moment, onboarded_at
 from tieout.sandbox.scenario.defects import DefectKind
 
@@ -184,3 +184,17 @@ def write_payouts(scenario: Scenario) -> None:
             state.set_payout_status(record["id"], "paid")
         if defect := scenario.defect(DefectKind.PAYOUT_DEPOSIT_MISMATCH, payout):
             defect.record("stripe", record["id"])
+
+
+def write_tax_rates(scenario: Scenario) -> None:
+    """A Stripe tax rate for each subsidiary that charges tax, for invoices created through the API."""
+    state, ids = scenario.states.stripe, scenario.ids
+    for subsidiary in SUBSIDIARIES:
+        if subsidiary.tax_rate:
+            rate = state.create_tax_rate(
+                f"Tax {subsidiary.country}",
+                float(subsidiary.tax_rate * 100),
+                inclusive=False,
+                country=subsidiary.country,
+            )
+            ids.stripe_tax_rate[subsidiary.currency] = rate["id"]
