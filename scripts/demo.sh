@@ -1,23 +1,45 @@
 #!/usr/bin/env bash
-# `make demo`: a working tieout in a scratch directory, end to end with what is built so far.
+# `make demo`: the sandbox company, synced and reconciled, with the exception queue it yields.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tieout="$root/.venv/bin/tieout"
 workdir="$root/.tmp/demo"
-rm -rf "$workdir" && mkdir -p "$workdir" && cd "$workdir"
+sandbox="$workdir/sandbox"
+export COLUMNS="${COLUMNS:-140}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "tieout init: an example configuration"
-"$tieout" init
-step "tieout config check"
-"$tieout" config check
-step "tieout db upgrade: the state store (SQLite, WAL) and its migrations"
-"$tieout" db upgrade
+"$tieout" sandbox down --workdir "$sandbox" >/dev/null 2>&1 || true
+rm -rf "$workdir" && mkdir -p "$workdir"
+trap '"$tieout" sandbox down --workdir "$sandbox" >/dev/null 2>&1 || true' EXIT
+
+step "tieout sandbox up: emulators of Salesforce, Metronome, Stripe and NetSuite, with a generated company"
+"$tieout" sandbox up --background --workdir "$sandbox" --seed 42
+config="$sandbox/tieout.yaml"
+
 step "tieout connectors list"
 "$tieout" connectors list
-step "tieout sync"
-"$tieout" sync
+
+step "tieout sync: pull every stream (observe mode: nothing is pushed)"
+"$tieout" --config "$config" sync
+
+step "tieout reconcile: compare the four systems"
+"$tieout" --config "$config" reconcile
+
+step "tieout exceptions list: the AR team's queue, largest amount at risk first"
+"$tieout" --config "$config" exceptions list --limit 12
+
+first=$("$tieout" --config "$config" exceptions list --json --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["exceptions"][0]["exception_id"])')
+step "tieout exceptions show $first"
+"$tieout" --config "$config" exceptions show "$first"
+
+step "tieout sync --dry-run: what sync mode would create, field by field"
+"$tieout" --config "$config" sync --dry-run | tail -n 25
+
+step "tieout sandbox verify: the queue scored against the scenario's answer key"
+"$tieout" sandbox verify --workdir "$sandbox"
+
 step "tieout status"
-"$tieout" status
-printf '\nThe demo ran in %s\n' "$workdir"
+"$tieout" --config "$config" status
+
+printf '\nThe demo ran in %s; `tieout sandbox up --workdir %s` starts the sandbox again.\n' "$workdir" "$sandbox"
