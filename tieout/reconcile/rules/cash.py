@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from tieout.findings import Finding, Severity
-from tieout.model import CanonicalRecord, Invoice, InvoiceStatus, Payment, PaymentStatus, Payout, Refund
+from tieout.model import (
+    CanonicalRecord,
+    Customer,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    Payout,
+    Refund,
+)
 from tieout.money import Money
 from tieout.reconcile.rules.base import Check, Rule, side_by_side
 from tieout.reconcile.rules.invoices import crm_customer_id
@@ -51,8 +60,16 @@ def _finding(
         customer_ref=crm_customer_id(snapshot, customer[0], customer[1])
         if customer and customer[1]
         else None,
+        customer_name=_customer_name(snapshot, customer),
         amount_at_risk=amount,
     )
+
+
+def _customer_name(snapshot: Snapshot, customer: tuple[str, str | None] | None) -> str | None:
+    if customer is None or customer[1] is None:
+        return None
+    found = snapshot.get(Customer, customer[0], customer[1])
+    return found.legal_name if found is not None else None
 
 
 def _charges(snapshot: Snapshot) -> list[Payment]:
