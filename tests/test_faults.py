@@ -49,7 +49,11 @@ def test_scripted_statuses_use_the_vendor_body(served: tuple[FaultInjector, http
     injector.fail_next(429, retry_after=2)
     injector.fail_next(401)
     limited = client.get("/hello")
-    assert (limited.status_code, limited.headers["retry-after"], limited.json()) == (429, "2", {"vendor_error": "rate_limited"})
+    assert (limited.status_code, limited.headers["retry-after"], limited.json()) == (
+        429,
+        "2",
+        {"vendor_error": "rate_limited"},
+    )
     refused = client.get("/hello")
     assert refused.status_code == 401 and "retry-after" not in refused.headers
     assert client.get("/hello").status_code == 200
@@ -82,7 +86,10 @@ def test_admin_endpoint_switches_profiles_at_run_time(served: tuple[FaultInjecto
     injector, client = served
     assert client.put("/__sandbox/faults", json="hostile").status_code == 200
     assert injector.profile == profile_named("hostile")
-    assert client.put("/__sandbox/faults", json={"rate_limit_rate": 1.0}).json()["profile"]["rate_limit_rate"] == 1.0
+    assert (
+        client.put("/__sandbox/faults", json={"rate_limit_rate": 1.0}).json()["profile"]["rate_limit_rate"]
+        == 1.0
+    )
     assert client.get("/hello").status_code == 429
     assert client.put("/__sandbox/faults", json={"profile": "none"}).status_code == 200
     assert client.get("/hello").status_code == 200

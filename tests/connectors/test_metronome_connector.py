@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from metronome_connector_fixtures import NOW, Account, Emulator, running, seed_account
 from pydantic import SecretStr
 
-from metronome_connector_fixtures import NOW, Account, Emulator, running, seed_account
 from tieout.connectors.base import CallBudget, Page
 from tieout.connectors.metronome import MetronomeConnector, MetronomeSettings
 from tieout.errors import (

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from metronome_connector_fixtures import NOW, Emulator, MetronomeBackend, running, seed_account
+
 from tieout.connectors.metronome import MetronomeConnector
 from tieout.sandbox.clock import SandboxClock
 from tieout.sandbox.metronome import MetronomeState

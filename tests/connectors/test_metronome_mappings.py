@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
 from metronome_connector_fixtures import JPY, NOW, Account, running, seed_price_book
+
 from tieout.errors import MappingError
 from tieout.mappings.context import FieldMappings, MappingContext
 from tieout.mappings.metronome import map_contract, map_customer, map_invoice, map_usage

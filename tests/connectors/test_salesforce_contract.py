@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from salesforce_connector_fixtures import CLIENT_TIMEOUT, Org, new_state, seed_accounts, seed_opportunities, serving
+from salesforce_connector_fixtures import (
+    CLIENT_TIMEOUT,
+    Org,
+    new_state,
+    seed_accounts,
+    seed_opportunities,
+    serving,
+)
 
 from tieout.connectors.salesforce import SalesforceConnector
 from tieout.testing.contract import ConnectorContract

@@ -15,7 +15,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from salesforce_connector_fixtures import GOLDEN_ACCOUNTS, GOLDEN_OPPORTUNITIES, new_state, seed_golden_org, serving
+from salesforce_connector_fixtures import (
+    GOLDEN_ACCOUNTS,
+    GOLDEN_OPPORTUNITIES,
+    new_state,
+    seed_golden_org,
+    serving,
+)
 
 from tieout import jsonutil
 from tieout.errors import MappingError

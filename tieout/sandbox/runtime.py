@@ -94,7 +94,11 @@ class Sandbox:
                 "ca_bundle": ca_bundle,
             },
             "metronome": {"base_url": mt["base_url"], "bearer_token": mt["bearer_token"]},
-            "stripe": {"base_url": st["api_base"], "api_key": st["api_key"], "api_version": st["api_version"]},
+            "stripe": {
+                "base_url": st["api_base"],
+                "api_key": st["api_key"],
+                "api_version": st["api_version"],
+            },
             "netsuite": {
                 "base_url": ns["base_url"],
                 "account_id": ns["account_id"],
@@ -105,6 +109,8 @@ class Sandbox:
                 "concurrency_limit": ns["concurrency_limit"],
             },
             "ca_bundle": ca_bundle,
-            "fault_admin": {name: f"{server.base_url}/__sandbox/faults" for name, server in self.servers.items()},
+            "fault_admin": {
+                name: f"{server.base_url}/__sandbox/faults" for name, server in self.servers.items()
+            },
             "seed": self.options.seed,
         }
