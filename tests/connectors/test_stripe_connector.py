@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from shared_specs import SPECS
 from stripe_connector_fixtures import START, Emulator, running, seeded_emulator
 
 from tieout.connectors.base import CallBudget, RawRecord
@@ -303,12 +304,7 @@ def test_updated_at_is_aware_utc(emulator: Emulator, state: StripeState, clock: 
 
 
 def test_event_types_are_those_of_the_pinned_api_version() -> None:
-    spec_path = Path("/work/shared/specs/stripe/spec3.2024-04-10.json")
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "specs" / "stripe" / "spec3.2024-04-10.json"
-        if candidate.exists():
-            spec_path = candidate
-            break
+    spec_path = SPECS / "stripe" / "spec3.2024-04-10.json"
     if not spec_path.exists():
         pytest.skip("the Stripe OpenAPI spec is not on this machine")
     spec = json.loads(spec_path.read_text())

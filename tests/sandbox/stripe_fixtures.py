@@ -14,22 +14,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import stripe
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
+from shared_specs import SPECS
 
 from tieout.sandbox.clock import SandboxClock
 from tieout.sandbox.faults import FaultInjector
 from tieout.sandbox.server import EmulatorServer
 from tieout.sandbox.stripe import StripeState, build_app, client_settings
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "specs" / "stripe" / "spec3.2024-04-10.json"
-if not SPEC_PATH.exists():
-    SPEC_PATH = Path("/work/shared/specs/stripe/spec3.2024-04-10.json")
+SPEC_PATH = SPECS / "stripe" / "spec3.2024-04-10.json"
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -19,13 +19,14 @@ import pytest
 import yaml
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
+from shared_specs import SPECS as SHARED_SPECS
 
 sys.path.append(str(Path(__file__).resolve().parent))
 from metronome_emulator_fixtures import NOW, World, seed_price_book, unique, world
 
 __all__ = ["world"]
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs" / "metronome" / "official"
+SPECS = SHARED_SPECS / "metronome" / "official"
 HOST = "https://api.metronome.com"
 
 

@@ -10,7 +10,6 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ import requests
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from openapi_core.exceptions import OpenAPIError
+from shared_specs import SPECS
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -606,13 +606,7 @@ def test_seeding_from_another_thread_while_serving(sf: Salesforce, org: Org) -> 
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == before
 
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "specs"
-    / "salesforce"
-    / "sobjects-rest-oas3-v59.0.opensdks.json"
-)
+SPEC_PATH = SPECS / "salesforce" / "sobjects-rest-oas3-v59.0.opensdks.json"
 SF_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$"
 SPEC_OBJECTS = (
     "Account",
