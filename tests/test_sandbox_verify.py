@@ -21,12 +21,16 @@ import stripe
 from simple_salesforce import Salesforce
 
 from tieout.config import load_config
+from tieout.mappings.netsuite import builders as netsuite_builders
+from tieout.model import Customer
 from tieout.reconcile.engine import Reconciler
+from tieout.reconcile.queue import ExceptionQueue
+from tieout.runner import SyncService
 from tieout.sandbox.config_writer import write_sandbox_config
 from tieout.sandbox.runtime import Sandbox, SandboxOptions
 from tieout.sandbox.scenario.generate import generate
 from tieout.sandbox.verify import verify_running
-from tieout.store import Store
+from tieout.store import ExceptionQuery, Store
 
 
 @contextmanager
@@ -147,3 +151,34 @@ def test_sandbox_up_json_from_a_shell_and_the_official_clients(tmp_path: Path) -
             check=False,
         )
         assert down.returncode == 0, down.stderr
+
+
+def test_fixing_a_record_at_its_source_closes_exactly_its_exception(tmp_path: Path) -> None:
+    with running(tmp_path, 42) as description:
+        verify_running(description, "observe")
+        config = load_config(tmp_path / "verify-observe.yaml")
+        store = Store.open(config.store_url)
+        [named] = ExceptionQueue(store).list(ExceptionQuery(rule_codes=["CUSTOMER_NAME_MISMATCH"]))[0]
+        open_before = ExceptionQueue(store).list(ExceptionQuery())[1]
+        with store.transaction() as tx:
+            account = tx.get_canonical(f"salesforce:customer:{named.customer_ref}")
+            customer = next(
+                record
+                for record in tx.iter_canonical("customer", "netsuite")
+                if record.links.get("salesforce") == named.customer_ref
+            )
+        assert isinstance(account, Customer) and isinstance(customer, Customer)
+        # The AR team corrects the name in NetSuite, through its API.
+        service = SyncService(config, store)
+        fixed = customer.model_copy(update={"legal_name": account.legal_name})
+        payload = netsuite_builders.customer_payload(fixed, subsidiary_id=customer.subsidiary_id or "")
+        assert (
+            service.connector("netsuite").push("customers", payload, idempotency_key="fix-name").operation
+            == "updated"
+        )
+        assert all(result.status == "succeeded" for result in service.sync("netsuite", "customers"))
+        result = Reconciler(store, value_maps=config.field_mappings.value_maps).run()
+        service.close()
+    assert result.resolved == 1
+    assert ExceptionQueue(store).show(named.exception_id).exception.status == "resolved"
+    assert ExceptionQueue(store).list(ExceptionQuery())[1] == open_before - 1
