@@ -11,6 +11,7 @@ the session knows its secrets and blanks them out of anything it raises.
 from __future__ import annotations
 
 import email.utils
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -87,17 +88,31 @@ def error_for_status(
     return ConnectorError(message, system=system, status_code=status_code)
 
 
-def _wait_strategy(base_seconds: float, max_seconds: float) -> Callable[[RetryCallState], float]:
+def retry_wait(
+    base_seconds: float,
+    max_seconds: float,
+    *,
+    error_of: Callable[[BaseException | None], BaseException | None] = lambda error: error,
+) -> Callable[[RetryCallState], float]:
+    """Tenacity wait: the server's Retry-After when a rate limit gave one, else jittered exponential.
+
+    `error_of` finds the tieout error inside what the retried call raised, for callers that wrap it.
+    """
     jittered = wait_random_exponential(multiplier=base_seconds, max=max_seconds)
 
     def wait(state: RetryCallState) -> float:
         outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
+        error = error_of(outcome.exception() if outcome is not None else None)
         if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
             return min(error.retry_after_seconds, max_seconds)
         return float(jittered(state))
 
     return wait
+
+
+def tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """What httpx's `verify` takes: a context trusting `ca_bundle` when one is given, else the system's."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
 
 
 class HttpSession:
@@ -127,7 +142,7 @@ class HttpSession:
         self.secrets = [secret for secret in secrets if secret]
         self.budget = budget or CallBudget(system)
         self.max_attempts = max_attempts
-        self._wait = _wait_strategy(backoff_base_seconds, backoff_max_seconds)
+        self._wait = retry_wait(backoff_base_seconds, backoff_max_seconds)
         self._message_from_body = message_from_body
         self.client = httpx.Client(
             base_url=base_url,

@@ -13,21 +13,19 @@ TransportError, invalid bodies MalformedResponse; other 4xx are ConnectorError w
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 from pydantic import Field, SecretStr
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity.wait import wait_random_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
 import metronome
 from tieout import jsonutil
 from tieout.connectors.base import CallBudget, ConnectorSettings
-from tieout.connectors.http import error_for_status, redact
-from tieout.errors import ConnectorError, MalformedResponse, RateLimited, RetriableError, TransportError
+from tieout.connectors.http import error_for_status, redact, retry_wait, tls_verify
+from tieout.errors import ConnectorError, MalformedResponse, RetriableError, TransportError
 
 SYSTEM = "metronome"
 
@@ -42,18 +40,6 @@ class MetronomeSettings(ConnectorSettings):
     max_attempts: int = Field(default=5, ge=1)
     backoff_base_seconds: float = Field(default=0.5, ge=0)
     backoff_max_seconds: float = Field(default=60.0, ge=0)
-
-
-def _wait(base_seconds: float, max_seconds: float) -> Callable[[RetryCallState], float]:
-    jittered = wait_random_exponential(multiplier=base_seconds, max=max_seconds)
-
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
-            return min(error.retry_after_seconds, max_seconds)
-        return float(jittered(state))
-
-    return wait
 
 
 def _message(body: object) -> str | None:
@@ -72,10 +58,8 @@ class MetronomeApi:
         self.secrets = [token]
         self.budget = budget
         self.max_attempts = settings.max_attempts
-        self._wait = _wait(settings.backoff_base_seconds, settings.backoff_max_seconds)
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
-        )
+        self._wait = retry_wait(settings.backoff_base_seconds, settings.backoff_max_seconds)
+        verify = tls_verify(settings.ca_bundle)
         self.http = http_client or httpx.Client(verify=verify, timeout=settings.timeout_seconds)
         self.sdk = metronome.Metronome(
             bearer_token=token,

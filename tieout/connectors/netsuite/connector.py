@@ -28,7 +28,7 @@ from tieout.connectors.base import (
     RawRecord,
     StreamSpec,
 )
-from tieout.connectors.http import HttpSession
+from tieout.connectors.http import HttpSession, tls_verify
 from tieout.connectors.netsuite import push as upsert
 from tieout.connectors.netsuite import queries
 from tieout.connectors.netsuite.auth import TokenSource
@@ -121,9 +121,7 @@ class NetSuiteConnector(Connector):
         except ValueError as exc:
             raise ConnectorError(str(exc), system=SYSTEM) from None
         try:
-            verify: ssl.SSLContext | bool = (
-                ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
-            )
+            verify = tls_verify(settings.ca_bundle)
         except (OSError, ssl.SSLError) as exc:
             raise ConnectorError(
                 f"cannot read ca_bundle {settings.ca_bundle}: {exc}", system=SYSTEM

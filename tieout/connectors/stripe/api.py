@@ -25,21 +25,19 @@ stripe-python's exceptions become `tieout.errors` here and nowhere else::
 
 from __future__ import annotations
 
-import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydantic import Field, SecretStr
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_random_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 import stripe
 from tieout import jsonutil
 from tieout.connectors.base import CallBudget, ConnectorSettings
-from tieout.connectors.http import redact, retry_after_seconds
+from tieout.connectors.http import redact, retry_after_seconds, retry_wait, tls_verify
 from tieout.errors import (
     AuthenticationError,
     ConflictError,
@@ -138,19 +136,6 @@ def _should_retry(headers: Mapping[str, str] | None, status: int | None) -> bool
     return status is not None and (status in (409, 429) or status >= 500)
 
 
-def _wait(base_seconds: float, max_seconds: float) -> Callable[[RetryCallState], float]:
-    jittered = wait_random_exponential(multiplier=base_seconds, max=max_seconds)
-
-    def wait(state: RetryCallState) -> float:
-        failure = state.outcome.exception() if state.outcome is not None else None
-        error = failure.error if isinstance(failure, _Attempt) else None
-        if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
-            return min(error.retry_after_seconds, max_seconds)
-        return float(jittered(state))
-
-    return wait
-
-
 class StripeApi:
     """The SDK client plus `request`, the only way the connector reaches Stripe."""
 
@@ -161,10 +146,12 @@ class StripeApi:
         self.secrets = [api_key]
         self.budget = budget
         self.max_attempts = settings.max_attempts
-        self._wait = _wait(settings.backoff_base_seconds, settings.backoff_max_seconds)
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
+        self._wait = retry_wait(
+            settings.backoff_base_seconds,
+            settings.backoff_max_seconds,
+            error_of=lambda failure: failure.error if isinstance(failure, _Attempt) else None,
         )
+        verify = tls_verify(settings.ca_bundle)
         self.http = http_client or httpx.Client(verify=verify, timeout=settings.timeout_seconds)
         self.sdk = stripe.StripeClient(
             api_key,
