@@ -31,6 +31,7 @@ from tieout.cli_common import (
     state,
 )
 from tieout.cli_exceptions import exceptions_app
+from tieout.cli_report import report_app
 from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.connectors.registry import installed_connectors
 from tieout.errors import ConfigError, TieoutError
@@ -57,6 +58,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(exceptions_app, name="exceptions")
+app.add_typer(report_app, name="report")
 
 
 @app.callback()
