@@ -143,7 +143,11 @@ def ar(
         raise typer.BadParameter("--format and --output go together", param_hint="--format/--output")
     with errors_to_exit_codes():
         config = load_config(state.config_path)
-        invoices, payments, customers = _load(Store.open(config.store_url))
+        store = Store.open(config.store_url)
+        try:
+            invoices, payments, customers = _load(store)
+        finally:
+            store.close()
     report = build_report(
         invoices,
         payments,
