@@ -87,6 +87,10 @@ class Customer(CanonicalRecord):
     email: str | None = None
     parent_customer_id: str | None = None
     is_active: bool = True
+    ar_balance: Money | None = None
+    """The open receivables the record shows for the customer (the CRM's copy of the ERP's AR)."""
+    days_past_due: int | None = Field(default=None, ge=0)
+    """Days the oldest open invoice is past due, as the record shows it (with `ar_balance`)."""
 
 
 class PricingModel(StrEnum):

@@ -87,6 +87,8 @@ def test_account_with_every_field() -> None:
             country="US",
         ),
         parent_customer_id="001Hs000000000AIAQ",
+        ar_balance=Money(amount=Decimal("1250.5"), currency="USD"),
+        days_past_due=12,
     )
 
 

@@ -305,3 +305,8 @@ FLOWS: tuple[Flow, ...] = (
         _refunds_to_netsuite,
     ),
 )
+
+# The remaining flows live in their own module, which builds on the types above.
+from tieout.flows.more import MORE_FLOWS  # noqa: E402
+
+FLOWS += MORE_FLOWS

@@ -8,6 +8,8 @@ target (Stripe Idempotency-Key, NetSuite externalId upsert, Salesforce external-
 Metronome uniqueness key) answers with the record it already made. A record the target refuses
 is filed in the exception queue and the run goes on; a system-wide failure stops the flow.
 With `dry_run`, nothing is reserved or sent: the plan is returned with field-level diffs.
+A connector with a batch endpoint of its own (Salesforce sObject Collections) gets the intents for
+one stream in one `push_batch` call, each item reserved and settled in the ledger as if alone.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from tieout import jsonutil
-from tieout.connectors.base import Connector
+from tieout.connectors.base import Connector, PushResult
 from tieout.errors import ConflictError, PushRejected, RecordError
 from tieout.findings import SYNC_PUSH_REJECTED, Finding, Severity
 from tieout.store import Store
@@ -46,6 +48,8 @@ class PushIntent:
     payload: dict[str, Any]
     current: Mapping[str, Any] | None = None
     """The target's present values for the fields the payload sets, for dry-run diffs."""
+    fixed_key: str | None = None
+    """A key the target itself needs to be this one (Metronome's ingest alias), instead of a derived one."""
 
     @property
     def payload_hash(self) -> str:
@@ -53,6 +57,8 @@ class PushIntent:
 
     @property
     def key(self) -> str:
+        if self.fixed_key is not None:
+            return self.fixed_key
         version = self.payload_hash if self.operation == "update" else ""
         return idempotency_key(self.flow, self.target_system, self.source_record_id, version=version)
 
@@ -136,18 +142,34 @@ class Pusher:
 
     def push(self, intents: Iterable[PushIntent], *, dry_run: bool = False) -> PushSummary:
         summary = PushSummary()
+        batch: list[PushIntent] = []
         for intent in intents:
             if dry_run:
                 summary.outcomes.append(PushOutcome(intent, "planned", changes=field_changes(intent)))
-                continue
-            summary.outcomes.append(self._push_one(intent))
+            elif self._batches(intent):
+                if batch and (batch[0].target_system, batch[0].target_stream) != (
+                    intent.target_system,
+                    intent.target_stream,
+                ):
+                    summary.outcomes.extend(self._push_many(batch))
+                    batch = []
+                batch.append(intent)
+            else:
+                summary.outcomes.append(self._push_one(intent))
+        if batch:
+            summary.outcomes.extend(self._push_many(batch))
         return summary
 
-    def _push_one(self, intent: PushIntent) -> PushOutcome:
-        key = intent.key
+    def _batches(self, intent: PushIntent) -> bool:
+        """Whether the target has a batch endpoint of its own (not the one-by-one default)."""
+        connector = self.connectors[intent.target_system]
+        return getattr(type(connector), "push_batch", Connector.push_batch) is not Connector.push_batch
+
+    def _reserve(self, intent: PushIntent) -> PushOutcome | None:
+        """Reserve the intent in the ledger; the outcome when it was already confirmed, else None."""
         with self.store.transaction() as tx:
             entry = tx.reserve_push(
-                idempotency_key=key,
+                idempotency_key=intent.key,
                 target_system=intent.target_system,
                 target_stream=intent.target_stream,
                 source_record_id=intent.source_record_id,
@@ -159,22 +181,63 @@ class Pusher:
         if entry.status == "confirmed" and entry.target_id is not None:
             self._link(intent, entry.target_id)
             return PushOutcome(intent, "unchanged", target_id=entry.target_id)
+        return None
+
+    def _push_one(self, intent: PushIntent) -> PushOutcome:
+        done = self._reserve(intent)
+        if done is not None:
+            return done
         connector = self.connectors[intent.target_system]
         try:
-            result = connector.push(intent.target_stream, intent.payload, idempotency_key=key)
+            result = connector.push(intent.target_stream, intent.payload, idempotency_key=intent.key)
         except (PushRejected, RecordError, ConflictError) as exc:
-            reason = str(exc)
-            for secret in self.secrets:
-                reason = reason.replace(secret, "***")
-            now = self.clock()
-            with self.store.transaction() as tx:
-                ledger_status = "conflict" if isinstance(exc, ConflictError) else "failed"
-                tx.mark_push(key, status=ledger_status, at=now, error=reason)
-                tx.file_findings([rejection_finding(intent, reason)], at=now, run_id=self.run_id)
-            return PushOutcome(intent, "rejected", error=reason)
+            return self._rejected(intent, exc)
+        return self._confirmed(intent, result)
+
+    def _push_many(self, intents: list[PushIntent]) -> list[PushOutcome]:
+        outcomes: dict[int, PushOutcome] = {}
+        pending: list[int] = []
+        for index, intent in enumerate(intents):
+            done = self._reserve(intent)
+            if done is not None:
+                outcomes[index] = done
+            else:
+                pending.append(index)
+        if pending:
+            first = intents[pending[0]]
+            connector = self.connectors[first.target_system]
+            answers = connector.push_batch(
+                first.target_stream, [(intents[i].payload, intents[i].key) for i in pending]
+            )
+            failure: Exception | None = None
+            for index, answer in zip(pending, answers, strict=True):
+                if isinstance(answer, PushResult):
+                    outcomes[index] = self._confirmed(intents[index], answer)
+                elif isinstance(answer, PushRejected | RecordError | ConflictError):
+                    outcomes[index] = self._rejected(intents[index], answer)
+                else:
+                    # A system-wide failure stops the flow, as it does one by one; what went
+                    # through is confirmed first, what did not stays pending for the next run.
+                    failure = failure or answer
+            if failure is not None:
+                raise failure
+        return [outcomes[index] for index in range(len(intents))]
+
+    def _rejected(self, intent: PushIntent, exc: Exception) -> PushOutcome:
+        reason = str(exc)
+        for secret in self.secrets:
+            reason = reason.replace(secret, "***")
         now = self.clock()
         with self.store.transaction() as tx:
-            tx.mark_push(key, status="confirmed", at=now, target_id=result.target_id)
+            ledger_status = "conflict" if isinstance(exc, ConflictError) else "failed"
+            tx.mark_push(intent.key, status=ledger_status, at=now, error=reason)
+            tx.file_findings([rejection_finding(intent, reason)], at=now, run_id=self.run_id)
+        return PushOutcome(intent, "rejected", error=reason)
+
+    def _confirmed(self, intent: PushIntent, result: PushResult) -> PushOutcome:
+        now = self.clock()
+        with self.store.transaction() as tx:
+            tx.mark_push(intent.key, status="confirmed", at=now, target_id=result.target_id)
             tx.auto_resolve([rejection_finding(intent, "").fingerprint], at=now, note="the push went through")
         self._link(intent, result.target_id)
         return PushOutcome(
@@ -182,6 +245,8 @@ class Pusher:
         )
 
     def _link(self, intent: PushIntent, target_id: str) -> None:
+        if (intent.target_system, target_id) == (intent.source_system, intent.source_native_id):
+            return  # a write-back onto the source record itself links nothing new
         with self.store.transaction() as tx:
             tx.link(
                 intent.kind,

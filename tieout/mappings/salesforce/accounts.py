@@ -2,7 +2,9 @@
 
 Name, CurrencyIsoCode, Subsidiary__c, ParentId and the Billing address map directly; the ids the
 Account states for its twins (NetSuite_Id__c, Metronome_Customer_Id__c, Stripe_Customer_Id__c)
-become `links`. The custom field names can be changed per org through the field mappings'
+become `links`. The AR figures tieout writes back (AR_Balance__c in the Account's currency,
+Days_Past_Due__c) are read as `ar_balance` and `days_past_due`, so a write-back is only sent when
+they differ. The custom field names can be changed per org through the field mappings'
 `custom_fields.salesforce` (keys `netsuite_id`, `metronome_customer_id`, `stripe_customer_id`,
 `subsidiary`).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tieout.errors import MappingError
 from tieout.mappings.context import MappingContext
 from tieout.model import Address, Customer
 
@@ -54,9 +57,19 @@ def links_of(payload: Mapping[str, Any], context: MappingContext) -> dict[str, s
     return links
 
 
+def _days(payload: Mapping[str, Any]) -> int | None:
+    days = values.number(payload, "Days_Past_Due__c", "Days_Past_Due__c")
+    if days is None:
+        return None
+    if days < 0 or days != days.to_integral_value():
+        raise MappingError("not a whole number of days", field_path="Days_Past_Due__c", value=str(days))
+    return int(days)
+
+
 def map_account(payload: Mapping[str, Any], context: MappingContext) -> Customer:
     subsidiary_field = context.fields.custom_field("salesforce", "subsidiary", "Subsidiary__c")
     parent = payload.get("ParentId")
+    currency = values.optional_currency(payload)
     return Customer(
         system=context.system,
         native_id=values.id18(payload.get("Id"), "Id"),
@@ -65,7 +78,9 @@ def map_account(payload: Mapping[str, Any], context: MappingContext) -> Customer
         deleted=values.flag(payload, "IsDeleted", "IsDeleted"),
         legal_name=values.required_text(payload, "Name", "Name"),
         subsidiary_id=values.text(payload, subsidiary_field, subsidiary_field),
-        currency=values.optional_currency(payload),
+        currency=currency,
         billing_address=_address(payload),
         parent_customer_id=values.id18(parent, "ParentId") if parent else None,
+        ar_balance=(values.money(payload, "AR_Balance__c", currency, "AR_Balance__c") if currency else None),
+        days_past_due=_days(payload),
     )

@@ -25,6 +25,15 @@ def value_maps(ids: Registry) -> dict[str, dict[str, str]]:
             str(ids.ns_subsidiary[key]): str(accounts["undeposited"])
             for key, accounts in sorted(ids.ns_accounts.items())
         },
+        # A payout's deposit goes to its subsidiary's bank account, its fees to the fees account.
+        "netsuite_bank_account": {
+            str(ids.ns_subsidiary[key]): str(accounts["bank"])
+            for key, accounts in sorted(ids.ns_accounts.items())
+        },
+        "netsuite_fees_account": {
+            str(ids.ns_subsidiary[key]): str(accounts["fees"])
+            for key, accounts in sorted(ids.ns_accounts.items())
+        },
         "stripe_tax_rate": dict(sorted(ids.stripe_tax_rate.items())),
         "metronome_product": dict(sorted(ids.mt_product.items())),
         "metronome_rate_card": dict(sorted(ids.mt_rate_card.items())),
