@@ -375,7 +375,13 @@ def seed_receivables(store: Store, account_id: str) -> None:
 def test_ids_and_ar_figures_are_written_onto_the_account_once(store: Store, org: salesforce_fx.Org) -> None:
     account_id = org.state.create_account("Acme", currency="USD", at=salesforce_fx.START)["Id"]
     clock = org.state.clock
-    service = service_for(store, {"salesforce": org.connector()}, [clock], mode=Mode.SYNC, value_maps={})
+    connector = org.connector()
+
+    def one_by_one(*args: object, **kwargs: object) -> None:
+        raise AssertionError("write-backs go through sObject Collections, not one record a call")
+
+    connector.push = one_by_one  # type: ignore[method-assign,assignment]
+    service = service_for(store, {"salesforce": connector}, [clock], mode=Mode.SYNC, value_maps={})
     assert service.sync_stream("salesforce", "accounts").status == "succeeded"
     seed_receivables(store, account_id)
     [result] = [result for result in service.run_flows() if result.flow == "accounts_to_salesforce"]
