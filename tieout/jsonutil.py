@@ -41,4 +41,9 @@ def loads(text: str | bytes) -> Any:
 
 
 def content_hash(value: Any) -> str:
-    return hashlib.sha256(dumps(value).encode()).hexdigest()
+    return text_hash(dumps(value))
+
+
+def text_hash(text: str) -> str:
+    """The content hash of an already encoded value (encode once, store and hash the same text)."""
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -98,13 +98,18 @@ class Money(BaseModel):
         return normalize_currency(value)
 
     @classmethod
+    def _checked(cls, amount: Decimal, currency: str) -> Money:
+        """Built from parts already checked: skips pydantic's validation, which mapping pays per amount."""
+        return cls.model_construct(amount=amount, currency=currency)
+
+    @classmethod
     def of(cls, amount: object, currency: str) -> Money:
         """Money from any numeric input, floats included (through their repr)."""
-        return cls(amount=to_decimal(amount), currency=currency)
+        return cls._checked(to_decimal(amount), normalize_currency(currency))
 
     @classmethod
     def zero(cls, currency: str) -> Money:
-        return cls(amount=Decimal(0), currency=currency)
+        return cls._checked(Decimal(0), normalize_currency(currency))
 
     @classmethod
     def from_minor(
@@ -113,7 +118,7 @@ class Money(BaseModel):
         """From integer minor units; `exponent` overrides ISO's where a vendor differs (Stripe's ISK)."""
         places = currency_exponent(currency) if exponent is None else exponent
         units = to_decimal(minor_units)
-        return cls(amount=units.scaleb(-places), currency=currency)
+        return cls._checked(units.scaleb(-places), normalize_currency(currency))
 
     @property
     def exponent(self) -> int:
@@ -131,7 +136,7 @@ class Money(BaseModel):
     def quantized(self, rounding: str = ROUND_HALF_EVEN) -> Money:
         """Rounded to the currency's minor unit."""
         quantum = Decimal(1).scaleb(-self.exponent)
-        return Money(amount=self.amount.quantize(quantum, rounding=rounding), currency=self.currency)
+        return Money._checked(self.amount.quantize(quantum, rounding=rounding), self.currency)
 
     def _same_currency(self, other: Money) -> None:
         if not isinstance(other, Money):
@@ -141,22 +146,22 @@ class Money(BaseModel):
 
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(amount=self.amount + other.amount, currency=self.currency)
+        return Money._checked(self.amount + other.amount, self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(amount=self.amount - other.amount, currency=self.currency)
+        return Money._checked(self.amount - other.amount, self.currency)
 
     def __neg__(self) -> Money:
-        return Money(amount=-self.amount, currency=self.currency)
+        return Money._checked(-self.amount, self.currency)
 
     def __abs__(self) -> Money:
-        return Money(amount=abs(self.amount), currency=self.currency)
+        return Money._checked(abs(self.amount), self.currency)
 
     def __mul__(self, factor: int | Decimal) -> Money:
         if isinstance(factor, float | Money):
             raise TypeError("multiply Money by an int or Decimal only")
-        return Money(amount=self.amount * factor, currency=self.currency)
+        return Money._checked(self.amount * factor, self.currency)
 
     def __lt__(self, other: Money) -> bool:
         self._same_currency(other)

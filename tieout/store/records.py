@@ -39,6 +39,7 @@ def _total_minor(record: CanonicalRecord) -> int | None:
 
 def encode_canonical(record: CanonicalRecord, *, stream: str, stored_at: datetime) -> dict[str, Any]:
     payload = record.model_dump(mode="json")
+    text = jsonutil.dumps(payload)
     return {
         "record_id": record.record_id,
         "kind": record.kind,
@@ -48,8 +49,8 @@ def encode_canonical(record: CanonicalRecord, *, stream: str, stored_at: datetim
         "customer_native_id": getattr(record, "customer_id", None),
         "currency": getattr(record, "currency", None),
         "total_minor": _total_minor(record),
-        "payload": jsonutil.dumps(payload),
-        "content_hash": jsonutil.content_hash(payload),
+        "payload": text,
+        "content_hash": jsonutil.text_hash(text),
         "deleted": record.deleted,
         "updated_at": record.updated_at,
         "stored_at": stored_at,
@@ -72,7 +73,7 @@ class RecordOps:
                 {
                     **row,
                     "payload": payload_text,
-                    "content_hash": jsonutil.content_hash(row["payload"]),
+                    "content_hash": jsonutil.text_hash(payload_text),
                     "mapping_error": row.get("mapping_error"),
                 }
             )
