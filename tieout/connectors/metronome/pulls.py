@@ -10,9 +10,9 @@ each record's `updated_at` here, and the cost of a pull is bounded by listing, n
 - invoices: per customer, its invoices. A full pull reads them oldest first; an incremental one
   reads newest first (`sort=date_desc`) and stops at the first page that reaches back before
   `since`, so an unchanged customer costs one call.
-- usage: a full pull reads each customer's FINALIZED invoices and asks `/v1/usage` for each
-  invoice period (window NONE) and the metrics of the usage products billed on it; an
-  incremental pull asks once, for every customer, for whole days (window DAY) whose end falls in
+- usage: a full pull reads each customer's FINALIZED invoices and asks `/v1/usage` once per
+  invoice period for up to a hundred of the customers billed in it (window NONE) and the metrics
+  of the usage products billed on them; an incremental pull asks once, for every customer, for whole days (window DAY) whose end falls in
   [since, until), leaving out empty days.
 
 Customers for the per-customer streams come from the customer list, active and archived.
@@ -32,6 +32,7 @@ from tieout.mappings.metronome import LOOKUPS, usage_native_id
 from tieout.mappings.metronome.common import timestamp
 
 DAY = timedelta(days=1)
+USAGE_CUSTOMERS_PER_QUERY = 100
 
 
 def stamp(value: Any) -> datetime | None:
@@ -219,8 +220,10 @@ class Puller:
         )
 
     def usage_by_invoice_period(self, until: datetime | None) -> Iterator[Page]:
+        # Invoice periods are shared by many customers (monthly billing): one usage query per
+        # period covers a hundred customers at once, instead of one query per customer and period.
+        periods: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
         for customer_id in self.customer_ids():
-            periods: dict[tuple[str, str], set[str]] = {}
             for page in self.invoice_pages(customer_id, newest_first=False, status="FINALIZED"):
                 for invoice in page:
                     start, end = stamp(invoice.get("start_timestamp")), stamp(invoice.get("end_timestamp"))
@@ -233,19 +236,23 @@ class Puller:
                         and (metric := self.book.metric_of_product(line["product_id"])) is not None
                     }
                     if metrics:
-                        periods.setdefault((iso(start), iso(end)), set()).update(metrics)
-            records = []
-            for (start_at, end_at), metrics in periods.items():
+                        customers, period_metrics = periods.setdefault((iso(start), iso(end)), (set(), set()))
+                        customers.add(customer_id)
+                        period_metrics.update(metrics)
+        for (start_at, end_at), (customers, metrics) in sorted(periods.items()):
+            ordered = sorted(customers)
+            for offset in range(0, len(ordered), USAGE_CUSTOMERS_PER_QUERY):
+                records = []
                 for rows in self.usage_rows(
                     starting_on=start_at,
                     ending_before=end_at,
                     window_size="NONE",
-                    customer_ids=[customer_id],
+                    customer_ids=ordered[offset : offset + USAGE_CUSTOMERS_PER_QUERY],
                     billable_metrics=[{"id": metric} for metric in sorted(metrics)],
                 ):
                     records += [self.usage_record(row) for row in rows if row.get("value") is not None]
-            if records:
-                yield Page(records)
+                if records:
+                    yield Page(records)
 
     def usage_by_day(self, since: datetime, until: datetime | None) -> Iterator[Page]:
         first = _midnight_after(since - DAY)
