@@ -282,9 +282,15 @@ def _missing_in(name: str) -> Break:
     def breaks(world: dict[str, CanonicalRecord]) -> None:
         del world[name]
         if name == "ns_invoice":
-            change(world, "ns_payment", applications=())
-            change(world, "ns_payment", unapplied=eur("119.00"))
-            change(world, "ar", balance=eur("-119.00"))
+            # Unpaid, as the missing invoices of a real stack are: no payment can be recorded for it.
+            del world["ns_payment"], world["charge"]
+            change(
+                world,
+                "st_invoice",
+                status=InvoiceStatus.OPEN,
+                amount_paid=eur("0"),
+                amount_remaining=eur("119.00"),
+            )
         if name == "st_invoice":
             change(world, "charge", applications=())
 
@@ -465,3 +471,70 @@ def test_reconcile_is_stable_and_closes_what_was_fixed(store: Store) -> None:
     assert (fixed.resolved, dict(fixed.found)) == (1, {"REFUND_MISSING_IN_NETSUITE": 1})
     only = reconciler.run(["refund_missing_in_netsuite"])
     assert only.rules == ["REFUND_MISSING_IN_NETSUITE"] and only.resolved == 0
+
+
+def _unapplied_world(reference: str | None, *open_amounts: str) -> dict[str, CanonicalRecord]:
+    world = healthy()
+    for number, amount in enumerate(open_amounts, start=1):
+        world[f"open{number}"] = invoice(
+            "netsuite",
+            f"9{number}",
+            subtotal=amount,
+            tax="0",
+            customer="n-c",
+            subsidiary_id="3",
+            links={"metronome": f"m-x{number}"},
+        ).model_copy(update={"number": f"INV-{number:06d}"})
+        world[f"open{number}_source"] = invoice(
+            "metronome",
+            f"m-x{number}",
+            subtotal=amount,
+            tax="0",
+            links={"stripe": f"in_x{number}", "netsuite": f"9{number}"},
+        )
+        world[f"open{number}_stripe"] = invoice(
+            "stripe",
+            f"in_x{number}",
+            subtotal=amount,
+            tax="0",
+            customer="cus_1",
+            links={"metronome": f"m-x{number}"},
+        )
+    world["wire"] = Payment(
+        system="netsuite",
+        native_id="p-wire",
+        customer_id="n-c",
+        currency="EUR",
+        gross=eur("130.00"),
+        received_at=T,
+        unapplied=eur("130.00"),
+        reference=reference,
+        subsidiary_id="3",
+    )
+    return world
+
+
+def _cash_findings(world: dict[str, CanonicalRecord]) -> list[tuple[str, str, list[list[str]]]]:
+    reconciler = Reconciler(None, value_maps={"netsuite_subsidiary": {"DE": "3"}})  # type: ignore[arg-type]
+    found = reconciler.findings(Snapshot(world.values()), ["UNAPPLIED_CASH", "AMBIGUOUS_CASH_MATCH"])
+    return [(f.rule_code, f.details["tier"], [c["numbers"] for c in f.details["candidates"]]) for f in found]
+
+
+def test_unapplied_cash_is_matched_by_reference_first() -> None:
+    world = _unapplied_world("Remittance for inv 000002", "130.00", "130.00")
+    assert _cash_findings(world) == [("UNAPPLIED_CASH", "reference", [["INV-000002"]])]
+
+
+def test_two_equal_invoices_make_an_ambiguous_match() -> None:
+    world = _unapplied_world(None, "130.00", "130.00")
+    assert _cash_findings(world) == [("AMBIGUOUS_CASH_MATCH", "amount", [["INV-000001"], ["INV-000002"]])]
+
+
+def test_one_payment_can_cover_several_invoices() -> None:
+    world = _unapplied_world(None, "100.00", "50.00", "30.00")
+    assert _cash_findings(world) == [("UNAPPLIED_CASH", "several invoices", [["INV-000001", "INV-000003"]])]
+
+
+def test_cash_that_matches_nothing_stays_unapplied() -> None:
+    world = _unapplied_world("wire 7781", "99.00")
+    assert _cash_findings(world) == [("UNAPPLIED_CASH", "none", [])]

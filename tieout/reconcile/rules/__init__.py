@@ -1,10 +1,10 @@
-"""Every reconcile rule, grouped by what it compares: customers, contracts, invoices, cash, ledger."""
+"""Every reconcile rule, grouped by what it compares: customers, contracts, invoices, cash, cash application, ledger."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tieout.reconcile.rules import cash, contracts, customers, invoices, ledger
+from tieout.reconcile.rules import cash, cash_application, contracts, customers, invoices, ledger
 from tieout.reconcile.rules.base import Check, Rule
 
 
@@ -16,6 +16,7 @@ def all_checks(value_maps: Mapping[str, Mapping[str, str]]) -> list[Check]:
         customers.subsidiary_check(value_maps.get("netsuite_subsidiary", {})),
         *invoices.CHECKS,
         *cash.CHECKS,
+        *cash_application.CHECKS,
         *ledger.CHECKS,
     ]
 
