@@ -15,6 +15,12 @@ from typing import Any
 
 from tieout.errors import MappingError
 from tieout.mappings.context import MappingContext
+
+# Shared with the other mappings; re-exported so this package reads them from one place.
+from tieout.mappings.readers import field as field
+from tieout.mappings.readers import mapping as mapping
+from tieout.mappings.readers import optional_text as optional_text
+from tieout.mappings.readers import text as text
 from tieout.money import CURRENCY_EXPONENTS, Money, to_decimal
 
 SYSTEM = "metronome"
@@ -28,35 +34,6 @@ CREDIT_TYPE_MAP = "metronome_credit_types"
 with the ISO code."""
 
 _ONE_TICK = timedelta(microseconds=1)
-
-
-def field(payload: Mapping[str, Any], key: str, path: str) -> Any:
-    """A required field: present and not null."""
-    value = payload.get(key)
-    if value is None:
-        raise MappingError("required field is missing", field_path=path, value=None)
-    return value
-
-
-def text(payload: Mapping[str, Any], key: str, path: str) -> str:
-    value = field(payload, key, path)
-    if not isinstance(value, str) or not value:
-        raise MappingError("expected a non-empty string", field_path=path, value=value)
-    return value
-
-
-def optional_text(payload: Mapping[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def mapping(payload: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-    value = payload.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise MappingError("expected an object", field_path=path, value=value)
-    return value
 
 
 def items(payload: Mapping[str, Any], key: str, path: str) -> list[Mapping[str, Any]]:

@@ -13,6 +13,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tieout.errors import MappingError
+
+# Shared with the other mappings; re-exported so this package reads them from one place.
+from tieout.mappings.readers import field as field
+from tieout.mappings.readers import mapping as mapping
+from tieout.mappings.readers import optional_text as optional_text
+from tieout.mappings.readers import text as text
 from tieout.money import CURRENCY_EXPONENTS, Money
 
 SYSTEM = "stripe"
@@ -61,36 +67,6 @@ def stripe_exponent(currency: str) -> int:
     if code in THREE_DECIMAL:
         return 3
     return 2
-
-
-def field(payload: Mapping[str, Any], key: str, path: str) -> Any:
-    """A required field: present and not null."""
-    value = payload.get(key)
-    if value is None:
-        raise MappingError("required field is missing", field_path=path, value=None)
-    return value
-
-
-def text(payload: Mapping[str, Any], key: str, path: str) -> str:
-    value = field(payload, key, path)
-    if not isinstance(value, str) or not value:
-        raise MappingError("expected a non-empty string", field_path=path, value=value)
-    return value
-
-
-def optional_text(payload: Mapping[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def mapping(payload: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-    """An object; null or absent is an empty one."""
-    value = payload.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise MappingError("expected an object", field_path=path, value=value)
-    return value
 
 
 def items(value: Any, path: str) -> list[Mapping[str, Any]]:
