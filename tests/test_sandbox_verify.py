@@ -27,6 +27,7 @@ from tieout.reconcile.engine import Reconciler
 from tieout.reconcile.queue import ExceptionQueue
 from tieout.runner import SyncService
 from tieout.sandbox.config_writer import write_sandbox_config
+from tieout.sandbox.faults import FaultProfile, profile_named
 from tieout.sandbox.runtime import Sandbox, SandboxOptions
 from tieout.sandbox.scenario.generate import generate
 from tieout.sandbox.verify import verify_running
@@ -34,8 +35,9 @@ from tieout.store import ExceptionQuery, Store
 
 
 @contextmanager
-def running(workdir: Path, seed: int) -> Iterator[dict[str, Any]]:
-    sandbox = Sandbox(SandboxOptions(workdir=workdir, seed=seed)).start()
+def running(workdir: Path, seed: int, faults: FaultProfile | None = None) -> Iterator[dict[str, Any]]:
+    options = SandboxOptions(workdir=workdir, seed=seed, faults=faults or FaultProfile())
+    sandbox = Sandbox(options).start()
     try:
         answer_key = generate(sandbox, seed=seed)
         description = sandbox.describe()
@@ -56,6 +58,19 @@ def test_observe_mode_finds_every_planted_defect_and_nothing_else(tmp_path: Path
     assert result.perfect
     planted_kinds = {score.kind for score in result.kinds.values() if score.planted}
     assert len(planted_kinds) == 18  # every defect kind is planted at the default scale
+
+
+def test_a_flaky_network_during_the_sync_changes_nothing_in_the_result(tmp_path: Path) -> None:
+    # Generation writes to the emulators in-process; the faults hit every HTTP call tieout makes.
+    with running(tmp_path, 42, faults=profile_named("flaky")) as description:
+        result, failures = verify_running(description, "observe")
+        injected = sum(
+            sum(requests.get(url, verify=description["ca_bundle"], timeout=10).json()["injected"].values())
+            for url in description["fault_admin"].values()
+        )
+    assert injected > 10  # the network really was flaky
+    assert failures == []
+    assert result.perfect, (result.unmatched_defects, result.unmatched_exceptions)
 
 
 @pytest.mark.parametrize("seed", [42, 4])
