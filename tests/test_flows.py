@@ -150,6 +150,17 @@ def test_invoices_then_payments_are_created_once(store: Store, account: Account)
         }
     assert stored["m-1"].status is InvoiceStatus.PAID and stored["m-2"].status is InvoiceStatus.OPEN
 
+    with store.transaction() as tx:
+        [invoices_run] = tx.list_runs(job="flow:invoices_to_netsuite")
+        [payments_run] = tx.list_runs(job="flow:payments_to_netsuite")
+    assert (invoices_run.status, invoices_run.system, invoices_run.pushed, invoices_run.failed) == (
+        "succeeded",
+        "netsuite",
+        2,
+        0,
+    )
+    assert invoices_run.api_calls >= 2 and payments_run.pushed == 1
+
     again = {result.flow: result for result in service.run_flows()}
     assert all(not result.outcomes for result in again.values())
     assert len(netsuite_documents(account, "CustInvc")) == 2

@@ -321,14 +321,17 @@ def reconcile(
 
 @app.command()
 def status(as_json: JsonOption = False) -> None:
-    """Per stream: last run, its counts, the cursor; open exceptions by severity."""
+    """Per stream: last run, its counts, the cursor; per flow: last run; open exceptions by severity."""
     with errors_to_exit_codes():
         config, store = _open()
         with store.transaction() as tx:
             cursors = {(item.system, item.stream): item for item in tx.list_cursors()}
             last_runs: dict[tuple[str, str], RunRecord] = {}
-            for recent in tx.list_runs(limit=500):
-                if recent.system and recent.stream and (recent.system, recent.stream) not in last_runs:
+            last_flows: dict[str, RunRecord] = {}
+            for recent in tx.list_runs(limit=1000):
+                if recent.job.startswith("flow:"):
+                    last_flows.setdefault(recent.job.removeprefix("flow:"), recent)
+                elif recent.system and recent.stream and (recent.system, recent.stream) not in last_runs:
                     last_runs[(recent.system, recent.stream)] = recent
             open_by_severity = tx.count_open_by_severity()
     streams: list[dict[str, Any]] = []
@@ -347,6 +350,7 @@ def status(as_json: JsonOption = False) -> None:
         "config": str(config.path),
         "store_revision": store.revision()[0],
         "streams": streams,
+        "flows": {name: run.as_dict() for name, run in sorted(last_flows.items())},
         "open_exceptions": open_by_severity,
         "as_of": datetime.now(UTC),
     }
@@ -366,6 +370,19 @@ def status(as_json: JsonOption = False) -> None:
             str(item["watermark"] or "")[:19],
         )
     out.print(table if streams else "no syncs have run yet")
+    if last_flows:
+        flows = Table("flow", "target", "last run", "status", "pushed", "refused", "error")
+        for name, run in sorted(last_flows.items()):
+            flows.add_row(
+                name,
+                run.system or "",
+                str(run.started_at)[:19],
+                run.status,
+                str(run.pushed),
+                str(run.failed),
+                run.error or "",
+            )
+        out.print(flows)
     total_open = sum(open_by_severity.values())
     detail = ", ".join(f"{count} {severity}" for severity, count in sorted(open_by_severity.items()))
     out.print(f"open exceptions: {total_open}" + (f" ({detail})" if detail else ""))

@@ -1,6 +1,7 @@
 """Running the flows in sync mode: plan from a fresh snapshot, push through the ledger, re-read.
 
-Flows run in dependency order (deals before invoices before payments). After a flow pushes, the
+Each flow that runs for real gets a run record (job `flow:<name>`) with what it pushed, what the
+target refused and the calls it made. Flows run in dependency order (deals before invoices before payments). After a flow pushes, the
 target system is pulled again (incrementally), so the next flow and reconcile see the records
 just created with their real ids, and what they changed (an invoice a payment was applied to). A flow whose target system is in observe mode does not run; a dry
 run plans every flow and pushes nothing.
@@ -8,7 +9,10 @@ run plans every flow and pushes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+import socket
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -80,24 +84,68 @@ class FlowRunner:
         self.secrets = secrets
         self.flows = flows
 
-    def run(self, *, dry_run: bool = False, run_id: str | None = None) -> list[FlowResult]:
+    def run(self, *, dry_run: bool = False) -> list[FlowResult]:
         results = []
         for flow in self.flows:
             if flow.target not in self.sync_systems and not dry_run:
                 continue
             result = FlowResult(flow.name, flow.title, flow.target)
             results.append(result)
+            run_id = None if dry_run else self._start_run(flow)
+            calls = 0
             try:
                 plan = flow.plan(Snapshot.load(self.store), self.value_maps)
                 result.skipped = plan.skipped
-                if not plan.intents:
-                    continue
-                connectors: Mapping[str, Connector] = {flow.target: self.connectors(flow.target)}
-                pusher = Pusher(self.store, connectors, clock=self.clock, run_id=run_id, secrets=self.secrets)
-                result.outcomes = pusher.push(plan.intents, dry_run=dry_run).outcomes
-                if not dry_run and any(outcome.target_id for outcome in result.outcomes):
-                    # Every stream of the target: a payment applied changes its invoices too.
-                    self.refresh(flow.target)
+                if plan.intents:
+                    connector = self.connectors(flow.target)
+                    before = connector.api_calls
+                    pusher = Pusher(
+                        self.store,
+                        {flow.target: connector},
+                        clock=self.clock,
+                        run_id=run_id,
+                        secrets=self.secrets,
+                    )
+                    try:
+                        result.outcomes = pusher.push(plan.intents, dry_run=dry_run).outcomes
+                    finally:
+                        calls = connector.api_calls - before
+                    if not dry_run and any(outcome.target_id for outcome in result.outcomes):
+                        # Every stream of the target: a payment applied changes its invoices too.
+                        self.refresh(flow.target)
             except TieoutError as exc:
                 result.error = str(exc)
+            if run_id is not None:
+                self._finish_run(run_id, result, calls)
         return results
+
+    def _start_run(self, flow: Flow) -> str:
+        run_id = str(uuid.uuid4())
+        with self.store.transaction() as tx:
+            tx.start_run(
+                run_id=run_id,
+                job=f"flow:{flow.name}",
+                system=flow.target,
+                stream=None,
+                trigger="flow",
+                mode="sync",
+                started_at=self.clock(),
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+        return run_id
+
+    def _finish_run(self, run_id: str, result: FlowResult, api_calls: int) -> None:
+        """The run record of a flow: what it pushed, what the target refused, the calls it made."""
+        now = self.clock()
+        with self.store.transaction() as tx:
+            tx.add_run_counts(
+                run_id,
+                at=now,
+                pushed=result.count("created") + result.count("updated"),
+                failed=result.count("rejected"),
+                api_calls=api_calls,
+            )
+            tx.finish_run(
+                run_id, status="failed" if result.error else "succeeded", at=now, error=result.error
+            )
