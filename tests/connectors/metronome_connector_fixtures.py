@@ -25,6 +25,7 @@ from tieout.sandbox.faults import FaultInjector
 from tieout.sandbox.metronome import MetronomeState, build_app, client_settings
 from tieout.sandbox.metronome.wire import CREDIT_TYPE_ID_BY_CURRENCY
 from tieout.sandbox.server import EmulatorServer
+from tieout.testing.contract import InjectorBackend
 
 SEEDED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 NOW = datetime(2025, 3, 15, 12, 0, tzinfo=UTC)
@@ -278,20 +279,12 @@ def running(state: MetronomeState, clock: SandboxClock) -> Iterator[Emulator]:
         server.stop()
 
 
-class MetronomeBackend:
+class MetronomeBackend(InjectorBackend):
     """The contract suite's controls over the emulator."""
 
     def __init__(self, emulator: Emulator) -> None:
+        super().__init__(emulator.injector)
         self.emulator = emulator
-
-    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
-        self.emulator.injector.fail_next(status, times=times, retry_after=retry_after)
-
-    def fail_next_timeout(self, *, times: int = 1) -> None:
-        self.emulator.injector.fail_next_timeout(times=times, seconds=1.0)
-
-    def fail_next_malformed(self, *, times: int = 1) -> None:
-        self.emulator.injector.fail_next_malformed(times=times)
 
     def record_count(self, stream: str) -> int:
         state = self.emulator.state
@@ -301,6 +294,3 @@ class MetronomeBackend:
                 "contracts": len(state.contracts),
                 "invoices": len(state.invoices),
             }[stream]
-
-    def request_count(self) -> int:
-        return self.emulator.injector.requests

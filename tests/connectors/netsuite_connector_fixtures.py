@@ -23,6 +23,7 @@ from tieout.sandbox.clock import SandboxClock
 from tieout.sandbox.faults import FaultInjector
 from tieout.sandbox.netsuite import NetSuiteState, build_app, client_settings
 from tieout.sandbox.server import EmulatorServer
+from tieout.testing.contract import InjectorBackend
 
 START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 _accounts = itertools.count(1)
@@ -152,21 +153,12 @@ def seed_invoices(account: Account, count: int, *, same_time_every: int = 1) -> 
     return created
 
 
-class Backend:
+class Backend(InjectorBackend):
     """The contract suite's controls over an emulated account."""
 
     def __init__(self, account: Account, *, timeout_seconds: float = 3.0) -> None:
+        super().__init__(account.injector, timeout_seconds=timeout_seconds)
         self.account = account
-        self.timeout_seconds = timeout_seconds
-
-    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
-        self.account.injector.fail_next(status, times=times, retry_after=retry_after)
-
-    def fail_next_timeout(self, *, times: int = 1) -> None:
-        self.account.injector.fail_next_timeout(times=times, seconds=self.timeout_seconds)
-
-    def fail_next_malformed(self, *, times: int = 1) -> None:
-        self.account.injector.fail_next_malformed(times=times)
 
     def record_count(self, stream: str) -> int:
         db = self.account.state.db
@@ -176,9 +168,6 @@ class Backend:
             'SELECT COUNT(*) FROM "transaction" WHERE type = ?', (STREAM_TYPES[stream],)
         ).fetchone()
         return int(row[0])
-
-    def request_count(self) -> int:
-        return self.account.injector.requests
 
     def reset(self) -> None:
         self.account.injector.clear_scripted()

@@ -26,6 +26,7 @@ from tieout.sandbox.clock import SandboxClock
 from tieout.sandbox.faults import FaultInjector
 from tieout.sandbox.server import EmulatorServer
 from tieout.sandbox.stripe import StripeState, build_app, client_settings
+from tieout.testing.contract import InjectorBackend
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DAY = 86_400
@@ -199,25 +200,14 @@ def seeded_emulator() -> tuple[StripeState, SandboxClock, Account]:
     return state, clock, account
 
 
-class StripeBackend:
+class StripeBackend(InjectorBackend):
     """The contract suite's controls over the emulator."""
 
     def __init__(self, emulator: Emulator) -> None:
+        super().__init__(emulator.injector)
         self.emulator = emulator
-
-    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
-        self.emulator.injector.fail_next(status, times=times, retry_after=retry_after)
-
-    def fail_next_timeout(self, *, times: int = 1) -> None:
-        self.emulator.injector.fail_next_timeout(times=times, seconds=1.0)
-
-    def fail_next_malformed(self, *, times: int = 1) -> None:
-        self.emulator.injector.fail_next_malformed(times=times)
 
     def record_count(self, stream: str) -> int:
         state = self.emulator.state
         with state.lock:
             return len(state.tables[TABLES[stream]])
-
-    def request_count(self) -> int:
-        return self.emulator.injector.requests

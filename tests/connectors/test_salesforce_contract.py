@@ -25,32 +25,21 @@ from salesforce_connector_fixtures import (
 )
 
 from tieout.connectors.salesforce import SalesforceConnector
-from tieout.testing.contract import ConnectorContract
+from tieout.testing.contract import ConnectorContract, InjectorBackend
 
 OBJECTS = {"accounts": "Account", "opportunities": "Opportunity"}
 
 
-class EmulatorBackend:
+class EmulatorBackend(InjectorBackend):
     """The contract's failure controls over the emulated org."""
 
     def __init__(self, org: Org) -> None:
+        super().__init__(org.injector, timeout_seconds=CLIENT_TIMEOUT * 3)
         self.org = org
-
-    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
-        self.org.injector.fail_next(status, times=times, retry_after=retry_after)
-
-    def fail_next_timeout(self, *, times: int = 1) -> None:
-        self.org.injector.fail_next_timeout(times=times, seconds=CLIENT_TIMEOUT * 3)
-
-    def fail_next_malformed(self, *, times: int = 1) -> None:
-        self.org.injector.fail_next_malformed(times=times)
 
     def record_count(self, stream: str) -> int:
         with self.org.state.lock:
             return len(self.org.state.tables[OBJECTS[stream]])
-
-    def request_count(self) -> int:
-        return self.org.injector.requests
 
 
 @pytest.fixture(scope="module")

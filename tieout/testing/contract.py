@@ -21,6 +21,7 @@ timeouts, malformed bodies) is translated into tieout errors, and pushes are ide
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ClassVar, Protocol
@@ -38,6 +39,7 @@ from tieout.errors import (
     TransportError,
 )
 from tieout.mappings.context import MappingContext
+from tieout.sandbox.faults import FaultInjector
 
 
 class ContractBackend(Protocol):
@@ -57,6 +59,33 @@ class ContractBackend(Protocol):
 
     def request_count(self) -> int:
         """Requests the backend has received so far."""
+
+
+class InjectorBackend(ABC):
+    """A `ContractBackend` over a sandbox emulator's `FaultInjector`; subclasses count the records.
+
+    `timeout_seconds` is how long a hanging request hangs: longer than the connector's timeout.
+    """
+
+    def __init__(self, injector: FaultInjector, *, timeout_seconds: float = 1.0) -> None:
+        self.injector = injector
+        self.timeout_seconds = timeout_seconds
+
+    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
+        self.injector.fail_next(status, times=times, retry_after=retry_after)
+
+    def fail_next_timeout(self, *, times: int = 1) -> None:
+        self.injector.fail_next_timeout(times=times, seconds=self.timeout_seconds)
+
+    def fail_next_malformed(self, *, times: int = 1) -> None:
+        self.injector.fail_next_malformed(times=times)
+
+    def request_count(self) -> int:
+        return self.injector.requests
+
+    @abstractmethod
+    def record_count(self, stream: str) -> int:
+        """How many records the stream holds in the emulator."""
 
 
 def pull_all(connector: Connector, stream: str, **bounds: Any) -> list[Page]:
