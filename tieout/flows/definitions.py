@@ -76,13 +76,18 @@ def _map(value_maps: ValueMaps, name: str, key: str, what: str) -> str:
     return value
 
 
+def _customer_in(snapshot: Snapshot, system: str, customer_id: str | None, target: str) -> Customer | None:
+    """The customer a record of `system` belongs to, as it exists in `target` (None if not yet)."""
+    customer = snapshot.get(Customer, system, customer_id)
+    return snapshot.typed_twin(customer, Customer, target) if customer is not None else None
+
+
 def _deals_to_metronome(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
     plan = FlowPlan()
     for deal in snapshot.records(Contract, "salesforce").values():
         if deal.status is not ContractStatus.ACTIVE or snapshot.twin(deal, "metronome") is not None:
             continue
-        account = snapshot.get(Customer, "salesforce", deal.customer_id)
-        customer = snapshot.typed_twin(account, Customer, "metronome") if account else None
+        customer = _customer_in(snapshot, "salesforce", deal.customer_id, "metronome")
         if customer is None:
             plan.skipped.append((deal.record_id, "the account has no Metronome customer yet"))
             continue
@@ -105,8 +110,7 @@ def _invoices_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan
     for invoice in billable_invoices(snapshot):
         if snapshot.twin(invoice, "netsuite") is not None:
             continue
-        billing_customer = snapshot.get(Customer, invoice.system, invoice.customer_id)
-        customer = snapshot.typed_twin(billing_customer, Customer, "netsuite") if billing_customer else None
+        customer = _customer_in(snapshot, invoice.system, invoice.customer_id, "netsuite")
         if customer is None:
             plan.skipped.append((invoice.record_id, "the customer has no NetSuite customer yet"))
             continue
@@ -135,8 +139,7 @@ def _payments_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan
     for charge in snapshot.records(Payment, "stripe").values():
         if charge.status.value == "failed" or snapshot.twin(charge, "netsuite") is not None:
             continue
-        stripe_customer = snapshot.get(Customer, "stripe", charge.customer_id) if charge.customer_id else None
-        customer = snapshot.typed_twin(stripe_customer, Customer, "netsuite") if stripe_customer else None
+        customer = _customer_in(snapshot, "stripe", charge.customer_id, "netsuite")
         invoice_ids: dict[str, str] = {}
         for application in charge.applications:
             paid = snapshot.get(Invoice, "stripe", application.invoice_id)
@@ -166,8 +169,7 @@ def _invoices_to_stripe(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
     for invoice in billable_invoices(snapshot):
         if snapshot.twin(invoice, "stripe") is not None:
             continue
-        billing_customer = snapshot.get(Customer, invoice.system, invoice.customer_id)
-        customer = snapshot.typed_twin(billing_customer, Customer, "stripe") if billing_customer else None
+        customer = _customer_in(snapshot, invoice.system, invoice.customer_id, "stripe")
         if customer is None:
             plan.skipped.append((invoice.record_id, "the customer has no Stripe customer yet"))
             continue
@@ -188,10 +190,7 @@ def _ns_customer_of_charge(
     snapshot: Snapshot, charge_id: str | None
 ) -> tuple[Payment | None, Customer | None]:
     charge = snapshot.get(Payment, "stripe", charge_id)
-    stripe_customer = (
-        snapshot.get(Customer, "stripe", charge.customer_id) if charge and charge.customer_id else None
-    )
-    customer = snapshot.typed_twin(stripe_customer, Customer, "netsuite") if stripe_customer else None
+    customer = _customer_in(snapshot, "stripe", charge.customer_id if charge else None, "netsuite")
     return charge, customer
 
 
