@@ -32,6 +32,7 @@ lint: install
 	$(BIN)/mypy tieout
 
 bench: install
+	$(PIP) install -e '.[test,bench]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 	@for script in bench/*.py; do [ -e "$$script" ] || continue; echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 demo: install
