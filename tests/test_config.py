@@ -197,3 +197,62 @@ def test_any_text_gives_a_config_or_a_config_error(tmp_path: Path, text: str) ->
     except ConfigError as exc:
         assert exc.problems
         assert all(problem.file == str(path) for problem in exc.problems)
+
+
+def test_operational_sections_default_to_an_embedded_deployment(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), environ={"LEDGERLY_TOKEN": SECRET})
+    assert set(config.schedule.jobs) == {"sync", "reconcile", "ar_snapshot"}
+    assert config.schedule.jobs["sync"].then == ["reconcile"]
+    assert config.workers.executor == "inprocess"
+    assert config.alerts.webhook_url is None and config.alerts.smtp is None
+    assert config.web.port == 8080
+
+
+def test_operational_sections_are_checked_with_lines(tmp_path: Path) -> None:
+    text = GOOD + (
+        "schedule:\n"
+        "  jobs:\n"
+        "    sync:\n"
+        "      run: sync\n"
+        "      every: 5 minutes\n"
+        "    nightly:\n"
+        "      run: backup\n"
+        "      cron: '0 2 * * *'\n"
+        "web:\n"
+        "  record_links:\n"
+        "    stripe: https://example.test/invoices\n"
+    )
+    problems = problems_of(write(tmp_path, text), {"LEDGERLY_TOKEN": SECRET})
+    by_field = {field: (line, message) for line, field, message in problems}
+    assert by_field["schedule.jobs.sync.every"][0] == 15
+    assert "such as 30s, 5m" in by_field["schedule.jobs.sync.every"][1]
+    assert by_field["schedule.jobs.nightly.run"][0] == 17
+    assert "{id}" in by_field["web.record_links"][1]
+
+
+def test_a_job_needs_exactly_one_trigger(tmp_path: Path) -> None:
+    text = GOOD + "schedule:\n  jobs:\n    sync:\n      run: sync\n"
+    [(_, field, message)] = problems_of(write(tmp_path, text), {"LEDGERLY_TOKEN": SECRET})
+    assert field == "schedule.jobs.sync" and "exactly one of 'every'" in message
+
+
+def test_inline_secrets_in_operational_sections_are_refused(tmp_path: Path) -> None:
+    text = GOOD + (
+        "webhooks:\n"
+        f"  stripe_signing_secret: {SECRET}\n"
+        "alerts:\n"
+        "  smtp:\n"
+        "    host: 127.0.0.1\n"
+        "    from_address: tieout@example.test\n"
+        "    to: [ar@example.test]\n"
+        "    password: ${SMTP_PASSWORD}\n"
+    )
+    environ = {"LEDGERLY_TOKEN": SECRET, "SMTP_PASSWORD": "smtp-sentinel-pw"}
+    [(line, field, message)] = problems_of(write(tmp_path, text), environ)
+    assert (line, field) == (12, "webhooks.stripe_signing_secret") and "inline" in message
+    assert SECRET not in message
+    config = load_config(write(tmp_path, "allow_inline_secrets: true\n" + text), environ=environ)
+    assert config.webhooks.stripe_signing_secret is not None
+    assert config.alerts.smtp is not None and config.alerts.smtp.password is not None
+    assert config.alerts.smtp.password.get_secret_value() == "smtp-sentinel-pw"
+    assert "smtp-sentinel-pw" in config.secret_values

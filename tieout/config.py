@@ -23,6 +23,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from tieout.config_sections import (
+    AlertsConfig,
+    LoggingConfig,
+    MetricsConfig,
+    ScheduleConfig,
+    WebConfig,
+    WebhooksConfig,
+    WorkersConfig,
+)
 from tieout.connectors.base import ConnectorSettings
 from tieout.connectors.registry import connector_class
 from tieout.errors import ConfigError, ConfigProblem, ConnectorError
@@ -68,6 +77,13 @@ class FileConfig(_Strict):
     allow_inline_secrets: bool = False
     mappings: list[str] = Field(default_factory=list)
     systems: dict[str, SystemConfig] = Field(default_factory=dict)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,13 @@ class TieoutConfig:
     systems: dict[str, SystemSettings]
     field_mappings: FieldMappings
     secret_values: tuple[str, ...] = field(default=(), repr=False)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
     def system(self, name: str) -> SystemSettings:
         try:
@@ -357,6 +380,8 @@ def load_config(
             settings=settings,
         )
     field_mappings = _load_mappings(parsed.mappings, config_path.parent, index, file, problems)
+    if not parsed.allow_inline_secrets:
+        problems += _inline_section_secrets(parsed, interpolate, file, index)
     if problems:
         raise ConfigError(problems)
     return TieoutConfig(
@@ -366,7 +391,43 @@ def load_config(
         systems=systems,
         field_mappings=field_mappings,
         secret_values=tuple(value for value in interpolate.values if len(value) >= 4),
+        schedule=parsed.schedule,
+        workers=parsed.workers,
+        alerts=parsed.alerts,
+        logging=parsed.logging,
+        metrics=parsed.metrics,
+        web=parsed.web,
+        webhooks=parsed.webhooks,
     )
+
+
+def _secret_paths(model: BaseModel, prefix: FieldPath) -> Iterable[FieldPath]:
+    """Paths of the secret values set in a section, nested sections included."""
+    for name in model.model_fields_set:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            yield (*prefix, name)
+        elif isinstance(value, BaseModel):
+            yield from _secret_paths(value, (*prefix, name))
+
+
+def _inline_section_secrets(
+    parsed: FileConfig, interpolate: _Interpolator, file: str, index: Mapping[FieldPath, int]
+) -> list[ConfigProblem]:
+    problems = []
+    for section in ("schedule", "workers", "alerts", "logging", "metrics", "web", "webhooks"):
+        for path in _secret_paths(getattr(parsed, section), (section,)):
+            if path not in interpolate.interpolated:
+                problems.append(
+                    ConfigProblem(
+                        file,
+                        _line_for(index, path),
+                        _format_path(path),
+                        "secret written inline; use ${ENV_VAR} or secrets_file "
+                        "(or set allow_inline_secrets: true)",
+                    )
+                )
+    return problems
 
 
 def _connector_settings(
