@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -217,3 +218,112 @@ exception_events = Table(
     Column("note", Text, nullable=True),
     Index(None, "exception_id", "event_id"),
 )
+
+# Operations (migration 0002): job locks and the scheduler's leader lease, webhook deliveries,
+# alerts already sent, nightly AR snapshots, and the web app's users, sessions and login attempts.
+
+job_locks = Table(
+    "job_locks",
+    metadata,
+    # A job's name, or "scheduler:leader" for the leader lease.
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at", UtcDateTime(), nullable=False),
+    Column("renewed_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("run_id", String(36), nullable=True),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("source", SYSTEM, primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("event_type", String(100), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("payload_hash", String(64), nullable=False),
+    Column("processed_at", UtcDateTime(), nullable=True),
+    Column("error", Text, nullable=True),
+    Index(None, "received_at"),
+)
+
+alert_log = Table(
+    "alert_log",
+    metadata,
+    Column("alert_key", String(300), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("channels", String(100), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=False),
+)
+
+ar_snapshots = Table(
+    "ar_snapshots",
+    metadata,
+    Column("snapshot_id", Integer, primary_key=True, autoincrement=True),
+    Column("as_of", Date, nullable=False),
+    Column("taken_at", UtcDateTime(), nullable=False),
+    Column("subsidiary_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("current_minor", BigInteger, nullable=False),
+    Column("days_1_30_minor", BigInteger, nullable=False),
+    Column("days_31_60_minor", BigInteger, nullable=False),
+    Column("days_61_90_minor", BigInteger, nullable=False),
+    Column("days_over_90_minor", BigInteger, nullable=False),
+    Column("open_total_minor", BigInteger, nullable=False),
+    Column("unapplied_cash_minor", BigInteger, nullable=False),
+    # Days sales outstanding as a decimal string, e.g. "41.7" (None when there were no sales).
+    Column("dso_days", String(32), nullable=True),
+    UniqueConstraint("as_of", "subsidiary_id", "currency"),
+    Index(None, "as_of"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_login_at", UtcDateTime(), nullable=True),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # SHA-256 of the cookie's token: a copy of the table logs nobody in.
+    Column("session_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Index(None, "user_id"),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("attempt_id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(100), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("succeeded", Boolean, nullable=False),
+    Index(None, "username", "at"),
+    Index(None, "client", "at"),
+)
+
+# The web queue filters and sorts open exceptions by these on 100,000-row queues.
+Index("ix_exceptions_status_assignee", exceptions.c.status, exceptions.c.assignee)
+Index("ix_exceptions_status_first_seen_at", exceptions.c.status, exceptions.c.first_seen_at)
+Index(
+    "ix_exceptions_status_base_amount_at_risk_minor",
+    exceptions.c.status,
+    exceptions.c.base_amount_at_risk_minor,
+)
+Index("ix_exceptions_subsidiary_id", exceptions.c.subsidiary_id)
+Index("ix_exceptions_currency", exceptions.c.currency)
