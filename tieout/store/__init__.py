@@ -34,7 +34,12 @@ __all__ = [
 ]
 
 
-class StoreTransaction(RecordOps, StateOps, LedgerOps, QueueOps):
+class StoreTransaction(
+    RecordOps,
+    StateOps,
+    LedgerOps,
+    QueueOps,
+):
     """All store operations, bound to one open transaction."""
 
     def __init__(self, connection: Connection) -> None:
