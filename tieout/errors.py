@@ -13,6 +13,7 @@ try again) and per-record (file the record in the exception queue and go on)::
     │   ├── UnknownException        no exception with that id
     │   └── InvalidTransition       e.g. resolving an exception that is already resolved
     ├── RunLockedError              another run of the same job holds the lock
+    │   └── JobLocked               a scheduled job's lock (or the leader lease) is held elsewhere
     ├── RunInterrupted              a shutdown was requested; the run stopped at a page boundary
     ├── RecordError                 one record is bad; the run goes on (per-record)
     │   ├── MappingError            a vendor payload cannot become a canonical record
@@ -84,6 +85,15 @@ class InvalidTransition(QueueError):
 
 class RunLockedError(TieoutError):
     """Another run of the same job holds its lock."""
+
+
+class JobLocked(RunLockedError):
+    """A job's lock is held by another process or host; `holder` says which, when it is known."""
+
+    def __init__(self, name: str, holder: str | None = None) -> None:
+        self.name = name
+        self.holder = holder
+        super().__init__(f"job {name} is already running" + (f" ({holder})" if holder else ""))
 
 
 class RunInterrupted(TieoutError):
