@@ -12,6 +12,9 @@ try again) and per-record (file the record in the exception queue and go on)::
     ├── QueueError                  an exception-queue action that cannot be done
     │   ├── UnknownException        no exception with that id
     │   └── InvalidTransition       e.g. resolving an exception that is already resolved
+    ├── AccessError                 the web app refused a login or a user-account change
+    │   ├── LoginRefused            wrong username or password, or the user is disabled
+    │   └── TooManyLoginAttempts    too many failed logins in the last minute
     ├── RunLockedError              another run of the same job holds the lock
     │   └── JobLocked               a scheduled job's lock (or the leader lease) is held elsewhere
     ├── RunInterrupted              a shutdown was requested; the run stopped at a page boundary
@@ -81,6 +84,18 @@ class UnknownException(QueueError):
 
 class InvalidTransition(QueueError):
     """The action does not apply to the exception's current status."""
+
+
+class AccessError(TieoutError):
+    """The web app refused a login, or a user account cannot be added or changed as asked."""
+
+
+class LoginRefused(AccessError):
+    """Wrong username or password, or the account is disabled (the message never says which)."""
+
+
+class TooManyLoginAttempts(AccessError):
+    """Too many failed logins for this user or from this client in the last minute."""
 
 
 class RunLockedError(TieoutError):
