@@ -191,6 +191,7 @@ exceptions = Table(
     Column("amount_at_risk_minor", BigInteger, nullable=True),
     Column("base_currency", String(3), nullable=True),
     Column("base_amount_at_risk_minor", BigInteger, nullable=True),
+    Column("finding_hash", String(64), nullable=True),
     Column("record_ids", Text, nullable=False),
     Column("details", Text, nullable=False),
     Column("first_seen_at", UtcDateTime(), nullable=False),
@@ -303,6 +304,13 @@ web_sessions = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("last_seen_at", UtcDateTime(), nullable=False),
     Index(None, "user_id"),
+)
+
+record_changes = Table(
+    "record_changes",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("record_id", String(400), nullable=False),
 )
 
 login_attempts = Table(
