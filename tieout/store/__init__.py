@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from tieout.errors import StoreError
 from tieout.store.database import current_revision, ensure_schema, head_revision, make_engine, upgrade
 from tieout.store.ledger import LedgerEntry, LedgerOps
+from tieout.store.locks import LockOps
 from tieout.store.queue import AuditEvent, ExceptionQuery, QueueOps, StoredException
 from tieout.store.records import RecordOps, StoredRaw
 from tieout.store.state import CursorState, RunRecord, StateOps
@@ -39,6 +40,7 @@ class StoreTransaction(
     StateOps,
     LedgerOps,
     QueueOps,
+    LockOps,
 ):
     """All store operations, bound to one open transaction."""
 
