@@ -36,6 +36,7 @@ try again) and per-record (file the record in the exception queue and go on)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -192,7 +193,7 @@ class RetriableError(ConnectorError):
 
 
 class RateLimited(RetriableError):
-    """The system asked us to slow down."""
+    """The system asked us to slow down; `rate_limit_listeners` hear of each one as it is made."""
 
     def __init__(
         self,
@@ -204,6 +205,13 @@ class RateLimited(RetriableError):
     ) -> None:
         self.retry_after_seconds = retry_after_seconds
         super().__init__(message, system=system, status_code=status_code)
+        for listener in rate_limit_listeners:
+            listener(self)
+
+
+# Every connector turns each rate-limit answer into a RateLimited, retried or not, so the metrics
+# count them here rather than with a hook in each connector.
+rate_limit_listeners: list[Callable[[RateLimited], None]] = []
 
 
 class ServerError(RetriableError):

@@ -41,6 +41,7 @@ from tieout.flows.definitions import FLOWS
 from tieout.flows.runner import FlowResult, FlowRunner
 from tieout.mappings.context import MappingContext
 from tieout.model import CanonicalRecord
+from tieout.observability import metrics
 from tieout.store import Store
 
 Clock = Callable[[], datetime]
@@ -214,6 +215,7 @@ class SyncService:
         try:
             for page in connector.pull(stream, since=since, until=started_at):
                 page_calls, calls_seen = connector.api_calls - calls_seen, connector.api_calls
+                metrics.record_api_calls(system, page_calls)
                 mapped = self._map_page(system, spec, page, result.run_id)
                 if mapped.newest is not None and (newest is None or mapped.newest > newest):
                     newest = min(mapped.newest, started_at)
@@ -301,6 +303,7 @@ class SyncService:
                 failed=len(mapped.findings),
                 api_calls=api_calls,
             )
+        metrics.record_pulled(system, spec.name, pulled=len(page.records), failed=len(mapped.findings))
         result.pages += 1
         result.pulled += len(page.records)
         result.mapped += len(mapped.canonical)
@@ -310,8 +313,12 @@ class SyncService:
             self.on_page(PageProgress(system, spec.name, result.pages, result.pulled, result.failed))
 
     def _finish(self, result: StreamResult, status: str, error: str | None) -> None:
+        finished_at = self.clock()
         with self.store.transaction() as tx:
-            tx.finish_run(result.run_id, status=status, at=self.clock(), error=error)
+            tx.finish_run(result.run_id, status=status, at=finished_at, error=error)
+            run = tx.get_run(result.run_id)
+        if run is not None:
+            metrics.record_run(run.job, status, run.started_at, finished_at)
 
     def run_flows(self, *, dry_run: bool = False) -> list[FlowResult]:
         """Push what is missing in the systems in sync mode (all systems, planned only, in a dry run)."""

@@ -24,6 +24,7 @@ from tieout import jsonutil
 from tieout.connectors.base import Connector, PushResult
 from tieout.errors import ConflictError, PushRejected, RecordError
 from tieout.findings import SYNC_PUSH_REJECTED, Finding, Severity
+from tieout.observability import metrics
 from tieout.store import Store
 
 Operation = Literal["create", "update"]
@@ -232,6 +233,7 @@ class Pusher:
             ledger_status = "conflict" if isinstance(exc, ConflictError) else "failed"
             tx.mark_push(intent.key, status=ledger_status, at=now, error=reason)
             tx.file_findings([rejection_finding(intent, reason)], at=now, run_id=self.run_id)
+        metrics.record_push(intent.target_system, intent.target_stream, refused=True)
         return PushOutcome(intent, "rejected", error=reason)
 
     def _confirmed(self, intent: PushIntent, result: PushResult) -> PushOutcome:
@@ -239,6 +241,7 @@ class Pusher:
         with self.store.transaction() as tx:
             tx.mark_push(intent.key, status="confirmed", at=now, target_id=result.target_id)
             tx.auto_resolve([rejection_finding(intent, "").fingerprint], at=now, note="the push went through")
+        metrics.record_push(intent.target_system, intent.target_stream, refused=False)
         self._link(intent, result.target_id)
         return PushOutcome(
             intent, result.operation, target_id=result.target_id, changes=field_changes(intent)

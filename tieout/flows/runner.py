@@ -20,6 +20,7 @@ from tieout.connectors.base import Connector
 from tieout.errors import TieoutError
 from tieout.flows.definitions import FLOWS, Flow, ValueMaps
 from tieout.flows.pusher import Pusher, PushOutcome
+from tieout.observability import metrics
 from tieout.reconcile.snapshot import Snapshot
 from tieout.store import Store
 
@@ -146,6 +147,9 @@ class FlowRunner:
                 failed=result.count("rejected"),
                 api_calls=api_calls,
             )
-            tx.finish_run(
-                run_id, status="failed" if result.error else "succeeded", at=now, error=result.error
-            )
+            status = "failed" if result.error else "succeeded"
+            tx.finish_run(run_id, status=status, at=now, error=result.error)
+            run = tx.get_run(run_id)
+        metrics.record_api_calls(result.target, api_calls)
+        if run is not None:
+            metrics.record_run(run.job, status, run.started_at, now)

@@ -15,12 +15,14 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tieout.errors import StoreError
+from tieout.store.alerts import AlertOps
 from tieout.store.database import current_revision, ensure_schema, head_revision, make_engine, upgrade
 from tieout.store.ledger import LedgerEntry, LedgerOps
 from tieout.store.locks import LockOps
 from tieout.store.queue import AuditEvent, ExceptionQuery, QueueOps, StoredException
 from tieout.store.records import RecordOps, StoredRaw
 from tieout.store.state import CursorState, RunRecord, StateOps
+from tieout.store.webhooks import WebhookEvent, WebhookOps
 
 __all__ = [
     "AuditEvent",
@@ -32,6 +34,7 @@ __all__ = [
     "StoreTransaction",
     "StoredException",
     "StoredRaw",
+    "WebhookEvent",
 ]
 
 
@@ -40,6 +43,8 @@ class StoreTransaction(
     StateOps,
     LedgerOps,
     QueueOps,
+    AlertOps,
+    WebhookOps,
     LockOps,
 ):
     """All store operations, bound to one open transaction."""

@@ -1,0 +1,1 @@
+"""Operations' view of tieout: Prometheus metrics, structured logs and alerts."""
