@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -88,21 +88,30 @@ def _row(kind: str, payload: dict[str, Any], at: datetime) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Terms:
+    """What the three systems' copies of one invoice share (a defect changes one copy's)."""
+
+    customer_id: str
+    currency: str
+    subtotal: int
+    tax: int
+    period: date
+    number: str
+
+
 def invoice_payload(
     system: str,
     native_id: str,
+    terms: Terms,
     *,
-    customer_id: str,
-    currency: str,
-    subtotal: int,
-    tax: int,
     paid: int,
     status: str,
-    period: date,
-    number: str,
     links: dict[str, str],
     subsidiary_id: str | None = None,
 ) -> dict[str, Any]:
+    customer_id, currency, period, number = terms.customer_id, terms.currency, terms.period, terms.number
+    subtotal, tax = terms.subtotal, terms.tax
     total = subtotal + tax
     return {
         "system": system,
@@ -249,14 +258,13 @@ def _invoice(
     shape = "open" if defect in _OPEN_DEFECTS or index % 50 == 0 else "split" if index % 50 == 1 else "paid"
     status = "open" if shape == "open" else "paid"
     paid = 0 if shape == "open" else total
-    common = {"customer_id": "", "currency": currency, "subtotal": subtotal, "tax": tax, "period": period}
-    common["number"] = number
+    common = Terms("", currency, subtotal, tax, period, number)
     billing = writer.add(
         "invoice",
         invoice_payload(
             "metronome",
             billing_id,
-            **{**common, "customer_id": ids["metronome"]},
+            replace(common, customer_id=ids["metronome"]),
             paid=paid,
             status=status,
             links={},
@@ -274,7 +282,7 @@ def _invoice(
             invoice_payload(
                 "stripe",
                 stripe_id,
-                **{**common, "customer_id": ids["stripe"]},
+                replace(common, customer_id=ids["stripe"]),
                 paid=stripe_paid,
                 status=stripe_status,
                 links={"metronome": billing_id},
@@ -282,11 +290,11 @@ def _invoice(
         )
     netsuite = None
     if defect != "INVOICE_MISSING_IN_NETSUITE":
-        ns_common = {**common, "customer_id": ids["netsuite"]}
+        ns_common = replace(common, customer_id=ids["netsuite"])
         if defect == "INVOICE_TOTAL_DIFFERS":
-            ns_common["subtotal"] = subtotal + scale
+            ns_common = replace(ns_common, subtotal=subtotal + scale)
         if defect == "INVOICE_CURRENCY_MISMATCH":
-            ns_common["currency"] = "USD" if currency != "USD" else "EUR"
+            ns_common = replace(ns_common, currency="USD" if currency != "USD" else "EUR")
         ns_paid = stripe_paid if defect == "PARTIAL_PAYMENT_LEFT_OPEN" else paid
         if defect == "PAYMENT_MISSING_IN_NETSUITE":
             ns_paid = 0
@@ -295,7 +303,7 @@ def _invoice(
             invoice_payload(
                 "netsuite",
                 netsuite_id,
-                **ns_common,
+                ns_common,
                 paid=ns_paid,
                 status="paid" if ns_paid == total else "open",
                 links={"metronome": billing_id},
@@ -323,7 +331,7 @@ def _invoice(
             invoice_payload(
                 "netsuite",
                 f"ns_{index:08d}_dup",
-                **{**common, "customer_id": ids["netsuite"]},
+                replace(common, customer_id=ids["netsuite"]),
                 paid=0,
                 status="open",
                 links={},
@@ -337,7 +345,7 @@ def _invoice(
             invoice_payload(
                 "netsuite",
                 f"ns_{index:08d}_manual",
-                **{**common, "customer_id": ids["netsuite"], "subtotal": subtotal + 7 * scale},
+                replace(common, customer_id=ids["netsuite"], subtotal=subtotal + 7 * scale),
                 paid=0,
                 status="open",
                 links={},
