@@ -33,6 +33,9 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 """ISO 4217 active codes and their minor-unit exponents."""
 
 
+_set_attribute = object.__setattr__
+
+
 class CurrencyMismatch(ValueError):
     """Two amounts in different currencies were combined."""
 
@@ -99,8 +102,17 @@ class Money(BaseModel):
 
     @classmethod
     def _checked(cls, amount: Decimal, currency: str) -> Money:
-        """Built from parts already checked: skips pydantic's validation, which mapping pays per amount."""
-        return cls.model_construct(amount=amount, currency=currency)
+        """Built from parts already checked: skips pydantic's validation, which mapping pays per amount.
+
+        The instance is filled in the way `model_construct` fills it, without its generic field
+        loop: mapping builds several of these per invoice line.
+        """
+        money = cls.__new__(cls)
+        _set_attribute(money, "__dict__", {"amount": amount, "currency": currency})
+        _set_attribute(money, "__pydantic_fields_set__", {"amount", "currency"})
+        _set_attribute(money, "__pydantic_extra__", None)
+        _set_attribute(money, "__pydantic_private__", None)
+        return money
 
     @classmethod
     def of(cls, amount: object, currency: str) -> Money:

@@ -36,7 +36,7 @@ from tieout.errors import (
     RunInterrupted,
     TieoutError,
 )
-from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity
+from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity, fingerprint_for
 from tieout.flows.definitions import FLOWS
 from tieout.flows.runner import FlowResult, FlowRunner
 from tieout.mappings.context import MappingContext
@@ -253,7 +253,7 @@ class SyncService:
                     canonical = canonical.model_copy(update={"deleted": True})
                 out.canonical.append((canonical, spec.name))
                 out.cleared.append(
-                    mapping_failure_finding(system, spec.name, record.source_id, "").fingerprint
+                    fingerprint_for(SYNC_MAPPING_FAILED, f"{system}:{spec.name}:{record.source_id}")
                 )
             except Exception as exc:  # any failure to map one record is that record's problem, not the run's
                 error_text = redact(_describe_mapping_error(exc), self.config.secret_values)

@@ -33,6 +33,11 @@ def mapping(payload: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any
     value = payload.get(key)
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise MappingError("expected an object", field_path=path, value=value)
     return value
+
+
+def all_objects(values: list[Any]) -> bool:
+    """Whether every item is an object (decoded JSON gives plain dicts: checked first, it is cheap)."""
+    return all(type(item) is dict or isinstance(item, Mapping) for item in values)

@@ -30,8 +30,9 @@ class StoredRaw:
 
 def _total_minor(record: CanonicalRecord) -> int | None:
     """The headline amount in minor units, kept in its own column for set-based rules."""
+    fields = record.__dict__  # not getattr: a missing attribute costs pydantic an exception
     for name in ("total", "gross", "amount"):
-        value = getattr(record, name, None)
+        value = fields.get(name)
         if isinstance(value, Money):
             return value.to_minor(rounding="ROUND_HALF_EVEN")
     return None

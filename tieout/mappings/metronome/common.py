@@ -17,6 +17,7 @@ from tieout.errors import MappingError
 from tieout.mappings.context import MappingContext
 
 # Shared with the other mappings; re-exported so this package reads them from one place.
+from tieout.mappings.readers import all_objects
 from tieout.mappings.readers import field as field
 from tieout.mappings.readers import mapping as mapping
 from tieout.mappings.readers import optional_text as optional_text
@@ -41,7 +42,7 @@ def items(payload: Mapping[str, Any], key: str, path: str) -> list[Mapping[str, 
     value = payload.get(key)
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+    if not isinstance(value, list) or not all_objects(value):
         raise MappingError("expected a list of objects", field_path=path, value=value)
     return value
 

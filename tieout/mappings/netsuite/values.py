@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from tieout.errors import MappingError
+from tieout.mappings.readers import all_objects
 from tieout.money import Money, normalize_currency, to_decimal
 
 
@@ -123,7 +124,7 @@ def flag(payload: Mapping[str, Any], name: str) -> bool:
 
 def rows(payload: Mapping[str, Any], name: str) -> list[Mapping[str, Any]]:
     value = payload.get(name, [])
-    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+    if not isinstance(value, list) or not all_objects(value):
         raise MappingError("expected a list of rows", field_path=name, value=value)
     return value
 

@@ -15,6 +15,7 @@ from typing import Any
 from tieout.errors import MappingError
 
 # Shared with the other mappings; re-exported so this package reads them from one place.
+from tieout.mappings.readers import all_objects
 from tieout.mappings.readers import field as field
 from tieout.mappings.readers import mapping as mapping
 from tieout.mappings.readers import optional_text as optional_text
@@ -73,7 +74,7 @@ def items(value: Any, path: str) -> list[Mapping[str, Any]]:
     """A list of objects; null is an empty list."""
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+    if not isinstance(value, list) or not all_objects(value):
         raise MappingError("expected a list of objects", field_path=path, value=value)
     return value
 
