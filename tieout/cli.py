@@ -36,6 +36,7 @@ from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.connectors.registry import installed_connectors
 from tieout.errors import ConfigError, TieoutError
 from tieout.flows.runner import FlowResult
+from tieout.observability.logging import configure_logging
 from tieout.reconcile.engine import Reconciler
 from tieout.runner import PageProgress, SyncService
 from tieout.sandbox.commands import sandbox_app
@@ -79,6 +80,7 @@ def _global_options(
 
 def _open(create_schema: bool = True) -> tuple[TieoutConfig, Store]:
     config = load_config(state.config_path)
+    configure_logging(config)
     return config, Store.open(config.store_url, check_schema=create_schema)
 
 

@@ -41,7 +41,7 @@ from tieout.flows.definitions import FLOWS
 from tieout.flows.runner import FlowResult, FlowRunner
 from tieout.mappings.context import MappingContext
 from tieout.model import CanonicalRecord
-from tieout.observability import metrics
+from tieout.observability import metrics, runs
 from tieout.store import Store
 
 Clock = Callable[[], datetime]
@@ -208,6 +208,7 @@ class SyncService:
                 pid=os.getpid(),
             )
             cursor = tx.get_cursor(system, stream)
+        runs.bind(result.run_id, job)
         watermark = cursor.watermark if cursor else None
         since = watermark - timedelta(seconds=settings.lookback_seconds) if watermark else None
         newest = watermark
@@ -319,6 +320,7 @@ class SyncService:
             run = tx.get_run(result.run_id)
         if run is not None:
             metrics.record_run(run.job, status, run.started_at, finished_at)
+        runs.release(result.run_id)
 
     def run_flows(self, *, dry_run: bool = False) -> list[FlowResult]:
         """Push what is missing in the systems in sync mode (all systems, planned only, in a dry run)."""

@@ -20,7 +20,7 @@ from tieout.connectors.base import Connector
 from tieout.errors import TieoutError
 from tieout.flows.definitions import FLOWS, Flow, ValueMaps
 from tieout.flows.pusher import Pusher, PushOutcome
-from tieout.observability import metrics
+from tieout.observability import metrics, runs
 from tieout.reconcile.snapshot import Snapshot
 from tieout.store import Store
 
@@ -134,6 +134,7 @@ class FlowRunner:
                 host=socket.gethostname(),
                 pid=os.getpid(),
             )
+        runs.bind(run_id, f"flow:{flow.name}")
         return run_id
 
     def _finish_run(self, run_id: str, result: FlowResult, api_calls: int) -> None:
@@ -153,3 +154,4 @@ class FlowRunner:
         metrics.record_api_calls(result.target, api_calls)
         if run is not None:
             metrics.record_run(run.job, status, run.started_at, now)
+        runs.release(run_id)

@@ -39,20 +39,16 @@ def _total_minor(record: CanonicalRecord) -> int | None:
 
 
 def encode_canonical(record: CanonicalRecord, *, stream: str, stored_at: datetime) -> dict[str, Any]:
-    # pydantic's own JSON encoder writes fields in the model's order; the one dict a record
-    # holds (its links) is sorted first, so the same record always encodes, and hashes, the same.
-    links = record.links
-    if len(links) > 1 and list(links) != sorted(links):
-        record = record.model_copy(update={"links": dict(sorted(links.items()))})
-    text = record.model_dump_json()
+    payload = record.model_dump(mode="json")
+    text = jsonutil.dumps(payload)
     return {
         "record_id": record.record_id,
         "kind": record.kind,
         "system": record.system,
         "native_id": record.native_id,
         "source_stream": stream,
-        "customer_native_id": record.__dict__.get("customer_id"),
-        "currency": record.__dict__.get("currency"),
+        "customer_native_id": getattr(record, "customer_id", None),
+        "currency": getattr(record, "currency", None),
         "total_minor": _total_minor(record),
         "payload": text,
         "content_hash": jsonutil.text_hash(text),
