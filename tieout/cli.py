@@ -11,7 +11,6 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +31,9 @@ from tieout.cli_common import (
 )
 from tieout.cli_exceptions import exceptions_app
 from tieout.cli_report import report_app
+from tieout.cli_runs import runs_app
+from tieout.cli_runs import status as status_command
+from tieout.cli_scheduler import scheduler_app
 from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.connectors.registry import installed_connectors
 from tieout.errors import ConfigError, TieoutError
@@ -40,7 +42,7 @@ from tieout.observability.logging import configure_logging
 from tieout.reconcile.engine import Reconciler
 from tieout.runner import PageProgress, SyncService
 from tieout.sandbox.commands import sandbox_app
-from tieout.store import RunRecord, Store
+from tieout.store import Store
 
 app = typer.Typer(
     name="tieout",
@@ -60,6 +62,9 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(exceptions_app, name="exceptions")
 app.add_typer(report_app, name="report")
+app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(runs_app, name="runs")
+app.command("status")(status_command)
 
 
 @app.callback()
@@ -319,75 +324,6 @@ def reconcile(
         f"{result.reopened} reopened, {result.resolved} resolved, {result.still_ignored} ignored as expected "
         f"({result.seconds:.1f} s)"
     )
-
-
-@app.command()
-def status(as_json: JsonOption = False) -> None:
-    """Per stream: last run, its counts, the cursor; per flow: last run; open exceptions by severity."""
-    with errors_to_exit_codes():
-        config, store = _open()
-        with store.transaction() as tx:
-            cursors = {(item.system, item.stream): item for item in tx.list_cursors()}
-            last_runs: dict[tuple[str, str], RunRecord] = {}
-            last_flows: dict[str, RunRecord] = {}
-            for recent in tx.list_runs(limit=1000):
-                if recent.job.startswith("flow:"):
-                    last_flows.setdefault(recent.job.removeprefix("flow:"), recent)
-                elif recent.system and recent.stream and (recent.system, recent.stream) not in last_runs:
-                    last_runs[(recent.system, recent.stream)] = recent
-            open_by_severity = tx.count_open_by_severity()
-    streams: list[dict[str, Any]] = []
-    for key in sorted(set(cursors) | set(last_runs)):
-        run = last_runs.get(key)
-        cursor = cursors.get(key)
-        streams.append(
-            {
-                "system": key[0],
-                "stream": key[1],
-                "watermark": cursor.watermark if cursor else None,
-                "last_run": run.as_dict() if run else None,
-            }
-        )
-    report = {
-        "config": str(config.path),
-        "store_revision": store.revision()[0],
-        "streams": streams,
-        "flows": {name: run.as_dict() for name, run in sorted(last_flows.items())},
-        "open_exceptions": open_by_severity,
-        "as_of": datetime.now(UTC),
-    }
-    if as_json:
-        print_json(report)
-        return
-    table = Table("system", "stream", "last run", "status", "pulled", "failed", "watermark")
-    for item in streams:
-        run_info = item["last_run"] or {}
-        table.add_row(
-            item["system"],
-            item["stream"],
-            str(run_info.get("started_at", ""))[:19],
-            str(run_info.get("status", "")),
-            str(run_info.get("pulled", "")),
-            str(run_info.get("failed", "")),
-            str(item["watermark"] or "")[:19],
-        )
-    out.print(table if streams else "no syncs have run yet")
-    if last_flows:
-        flows = Table("flow", "target", "last run", "status", "pushed", "refused", "error")
-        for name, run in sorted(last_flows.items()):
-            flows.add_row(
-                name,
-                run.system or "",
-                str(run.started_at)[:19],
-                run.status,
-                str(run.pushed),
-                str(run.failed),
-                run.error or "",
-            )
-        out.print(flows)
-    total_open = sum(open_by_severity.values())
-    detail = ", ".join(f"{count} {severity}" for severity, count in sorted(open_by_severity.items()))
-    out.print(f"open exceptions: {total_open}" + (f" ({detail})" if detail else ""))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,6 +21,7 @@ from tieout.store.ledger import LedgerEntry, LedgerOps
 from tieout.store.locks import LockOps
 from tieout.store.queue import AuditEvent, ExceptionQuery, QueueOps, StoredException
 from tieout.store.records import RecordOps, StoredRaw
+from tieout.store.snapshots import SnapshotOps
 from tieout.store.state import CursorState, RunRecord, StateOps
 from tieout.store.webhooks import WebhookEvent, WebhookOps
 
@@ -46,6 +47,7 @@ class StoreTransaction(
     AlertOps,
     WebhookOps,
     LockOps,
+    SnapshotOps,
 ):
     """All store operations, bound to one open transaction."""
 

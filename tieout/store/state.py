@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from tieout import jsonutil
 from tieout.store.schema import cursors, sync_runs
@@ -47,6 +47,26 @@ class RunRecord:
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class JobHealth:
+    """How one job (a stream's sync, a flow, reconcile, the AR snapshot) has been doing lately."""
+
+    job: str
+    last_run: RunRecord
+    last_success_at: datetime | None
+    """When the last successful run finished."""
+    failures_in_a_row: int
+    """Failed runs since the last success (all of them when it never succeeded)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "last_run": self.last_run.as_dict(),
+            "last_success_at": self.last_success_at,
+            "failures_in_a_row": self.failures_in_a_row,
+        }
 
 
 class StateOps:
@@ -201,14 +221,83 @@ class StateOps:
         return None if row is None else _run_record(row)
 
     def list_runs(
-        self, *, limit: int = 50, job: str | None = None, status: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        job: str | None = None,
+        status: str | None = None,
+        job_prefix: str | None = None,
     ) -> list[RunRecord]:
+        """Newest first; `job_prefix` matches a family of jobs, e.g. "sync:stripe:" or "flow:"."""
         query = select(sync_runs).order_by(sync_runs.c.started_at.desc(), sync_runs.c.run_id).limit(limit)
         if job is not None:
             query = query.where(sync_runs.c.job == job)
+        if job_prefix is not None:
+            query = query.where(sync_runs.c.job.startswith(job_prefix, autoescape=True))
         if status is not None:
             query = query.where(sync_runs.c.status == status)
         return [_run_record(row) for row in self.connection.execute(query)]
+
+    def runs_with_id_prefix(self, prefix: str, *, limit: int = 2) -> list[RunRecord]:
+        """Runs whose id starts with `prefix` (operators type the first few characters of an id)."""
+        query = (
+            select(sync_runs)
+            .where(sync_runs.c.run_id.startswith(prefix, autoescape=True))
+            .order_by(sync_runs.c.run_id)
+            .limit(limit)
+        )
+        return [_run_record(row) for row in self.connection.execute(query)]
+
+    def job_health(self) -> list[JobHealth]:
+        """Per job ever run: its newest run, when it last succeeded, and how many failed since."""
+        newest = (
+            select(sync_runs.c.job, func.max(sync_runs.c.started_at).label("started_at"))
+            .group_by(sync_runs.c.job)
+            .subquery()
+        )
+        latest_rows = self.connection.execute(
+            select(sync_runs)
+            .join(
+                newest, and_(sync_runs.c.job == newest.c.job, sync_runs.c.started_at == newest.c.started_at)
+            )
+            .order_by(sync_runs.c.job, sync_runs.c.run_id)
+        ).all()
+        succeeded = (
+            select(
+                sync_runs.c.job,
+                func.max(sync_runs.c.started_at).label("started_at"),
+                func.max(sync_runs.c.finished_at).label("finished_at"),
+            )
+            .where(sync_runs.c.status == "succeeded")
+            .group_by(sync_runs.c.job)
+            .subquery()
+        )
+        last_success = {
+            row.job: row.finished_at
+            for row in self.connection.execute(select(succeeded.c.job, succeeded.c.finished_at))
+        }
+        failed_since = self.connection.execute(
+            select(sync_runs.c.job, func.count())
+            .select_from(sync_runs.outerjoin(succeeded, sync_runs.c.job == succeeded.c.job))
+            .where(
+                sync_runs.c.status == "failed",
+                or_(succeeded.c.started_at.is_(None), sync_runs.c.started_at > succeeded.c.started_at),
+            )
+            .group_by(sync_runs.c.job)
+        )
+        failures = {row[0]: int(row[1]) for row in failed_since}
+        health: dict[str, JobHealth] = {}
+        for row in latest_rows:
+            health.setdefault(
+                row.job,
+                JobHealth(
+                    job=row.job,
+                    last_run=_run_record(row),
+                    last_success_at=_aware(last_success.get(row.job)),
+                    failures_in_a_row=int(failures.get(row.job, 0)),
+                ),
+            )
+        return list(health.values())
 
 
 def _run_record(row: Any) -> RunRecord:
@@ -231,3 +320,11 @@ def _run_record(row: Any) -> RunRecord:
         host=row.host,
         pid=row.pid,
     )
+
+
+def _aware(value: Any) -> datetime | None:
+    """max() over a column loses its type on SQLite; give back an aware UTC datetime."""
+    if value is None:
+        return None
+    parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -1,0 +1,127 @@
+"""`tieout scheduler ...`: run the scheduled jobs unattended, and see who leads and what is held.
+
+`tieout scheduler run` runs until SIGTERM or SIGINT: then no new job starts, running jobs commit
+the page in hand and advance their cursors, and the command exits 0. Several instances may run
+(on one host or many): one leads and schedules, the others stand by to take over.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tieout.cli_common import JsonOption, err, errors_to_exit_codes, out, print_json, state
+from tieout.config import load_config
+from tieout.observability.logging import configure_logging
+from tieout.observability.metrics import start_metrics_server
+from tieout.scheduler.jobs import JobOutcome
+from tieout.scheduler.locks import LEADER_LOCK
+from tieout.scheduler.service import SchedulerService, trigger_for
+from tieout.store import Store
+
+scheduler_app = typer.Typer(
+    help="Run the scheduled jobs (sync, reconcile, AR snapshot).", no_args_is_help=True
+)
+log = logging.getLogger("tieout.scheduler")
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("%s: finishing the current page of running jobs, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _log_outcome(outcome: JobOutcome) -> None:
+    level = logging.ERROR if outcome.status == "failed" else logging.INFO
+    log.log(level, "job %s: %s", outcome.job, outcome.as_dict())
+
+
+@scheduler_app.command("run")
+def run(
+    no_metrics: Annotated[
+        bool, typer.Option("--no-metrics", help="Do not serve /metrics (even if metrics.enabled).")
+    ] = False,
+) -> None:
+    """Schedule the configured jobs until SIGTERM/SIGINT; only the instance holding the leader lease runs them."""
+    stop = threading.Event()
+    with errors_to_exit_codes(), _stop_on_signals(stop):
+        config = load_config(state.config_path)
+        configure_logging(config)
+        store = Store.open(config.store_url)
+        metrics = None if no_metrics else start_metrics_server(config.metrics, store)
+        try:
+            SchedulerService(config, store, stop_event=stop, after_job=[_log_outcome]).run()
+        finally:
+            if metrics is not None:
+                metrics.stop()
+            store.close()
+    log.info("scheduler stopped")
+
+
+@scheduler_app.command("show")
+def show(as_json: JsonOption = False) -> None:
+    """The configured jobs with their triggers, the leader, and the job locks held right now."""
+    with errors_to_exit_codes():
+        config = load_config(state.config_path)
+        store = Store.open(config.store_url)
+        try:
+            with store.transaction() as tx:
+                leases = tx.list_leases()
+        finally:
+            store.close()
+    now = datetime.now(UTC)
+    leader = next((lease for lease in leases if lease.name == LEADER_LOCK and not lease.expired(now)), None)
+    report: dict[str, Any] = {
+        "leader": leader.holder if leader else None,
+        "jobs": [
+            {
+                "job": name,
+                "run": job.run,
+                "trigger": str(trigger_for(job, config.schedule.timezone)),
+                "then": job.then,
+                "enabled": job.enabled,
+            }
+            for name, job in config.schedule.jobs.items()
+        ],
+        "locks": [
+            {
+                "name": lease.name,
+                "holder": lease.holder,
+                "since": lease.acquired_at,
+                "expires_at": lease.expires_at,
+            }
+            for lease in leases
+            if lease.name != LEADER_LOCK and not lease.expired(now)
+        ],
+    }
+    if as_json:
+        print_json(report)
+        return
+    out.print(f"leader: {report['leader'] or 'none (no scheduler is running)'}", highlight=False)
+    jobs = Table("job", "runs", "trigger", "then", "enabled")
+    for item in report["jobs"]:
+        jobs.add_row(item["job"], item["run"], item["trigger"], ", ".join(item["then"]), str(item["enabled"]))
+    out.print(jobs)
+    if report["locks"]:
+        locks = Table("running", "holder", "since")
+        for item in report["locks"]:
+            locks.add_row(item["name"], item["holder"], str(item["since"])[:19])
+        out.print(locks)
+    else:
+        err.print("no job is running")
