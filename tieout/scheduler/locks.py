@@ -43,15 +43,9 @@ def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def holder_died_here(holder: str) -> bool:
-    """True only when the holder was a process on this host that is gone; other hosts' holders
-    are judged by their lease alone."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
+def process_gone_here(host: str | None, pid: int | None) -> bool:
+    """True only for a process on this host that no longer exists; another host's cannot be checked."""
+    if host != socket.gethostname() or pid is None or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
@@ -60,6 +54,14 @@ def holder_died_here(holder: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def holder_died_here(holder: str) -> bool:
+    """True only when the holder was a process on this host that is gone; other hosts' holders
+    are judged by their lease alone."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    return pid_text.isdigit() and process_gone_here(host, int(pid_text))
 
 
 class _Lease:
