@@ -19,6 +19,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tieout.cli_alerts import alerts_app
 from tieout.cli_common import (
     EXIT_CONFIG,
     EXIT_RUN_FAILED,
@@ -62,6 +63,7 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(exceptions_app, name="exceptions")
 app.add_typer(report_app, name="report")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(runs_app, name="runs")
 app.command("status")(status_command)

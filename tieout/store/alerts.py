@@ -117,8 +117,10 @@ class AlertOps:
             insert(alert_log)
             .values(alert_key=alert_key, kind=kind, subject=subject, channels=channels, sent_at=at)
             .on_conflict_do_nothing(index_elements=["alert_key"])
+            .returning(alert_log.c.alert_key)
         )
-        return self.connection.execute(statement).rowcount == 1
+        # RETURNING rather than rowcount: the PostgreSQL driver does not count a conflict-free insert here.
+        return self.connection.execute(statement).first() is not None
 
     def release_alerts(self, alert_keys: Sequence[str]) -> None:
         if alert_keys:

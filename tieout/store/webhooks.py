@@ -49,15 +49,17 @@ class WebhookOps:
                 payload_hash=payload_hash,
             )
             .on_conflict_do_nothing(index_elements=["source", "event_id"])
-        )
-        if inserted.rowcount == 1:
+            .returning(webhook_events.c.event_id)
+        ).first()
+        if inserted is not None:
             return True
         retried = self.connection.execute(
             update(webhook_events)
             .where(self._key(source, event_id), webhook_events.c.status == "failed")
             .values(status="received", received_at=at, payload_hash=payload_hash, error=None)
-        )
-        return retried.rowcount == 1
+            .returning(webhook_events.c.event_id)
+        ).first()
+        return retried is not None
 
     def finish_webhook_event(
         self, source: str, event_id: str, *, status: str, at: datetime, error: str | None = None
