@@ -30,15 +30,16 @@ from tieout.cli_common import (
     print_json,
     state,
 )
+from tieout.cli_common import print_flows as _print_flows
 from tieout.cli_exceptions import exceptions_app
 from tieout.cli_report import report_app
+from tieout.cli_resync import resync as resync_command
 from tieout.cli_runs import runs_app
 from tieout.cli_runs import status as status_command
 from tieout.cli_scheduler import scheduler_app
 from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.connectors.registry import installed_connectors
 from tieout.errors import ConfigError, TieoutError
-from tieout.flows.runner import FlowResult
 from tieout.observability.logging import configure_logging
 from tieout.reconcile.engine import Reconciler
 from tieout.runner import PageProgress, SyncService
@@ -63,6 +64,7 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(exceptions_app, name="exceptions")
 app.add_typer(report_app, name="report")
+app.command("resync")(resync_command)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(runs_app, name="runs")
@@ -275,34 +277,6 @@ def sync(
         _print_flows(flows, dry_run=dry_run)
     if any(result.status != "succeeded" for result in results) or any(flow.error for flow in flows):
         raise typer.Exit(EXIT_RUN_FAILED)
-
-
-def _print_flows(flows: list[FlowResult], *, dry_run: bool) -> None:
-    for flow in flows:
-        counts = ", ".join(
-            f"{flow.count(status)} {status}"
-            for status in ("planned", "created", "updated", "unchanged", "rejected")
-            if flow.count(status)
-        )
-        out.print(
-            f"[bold]{flow.title}[/]: {counts or 'nothing to do'}"
-            + (f", {len(flow.skipped)} waiting" if flow.skipped else "")
-        )
-        if flow.error:
-            out.print(f"  [red]{flow.error}[/]", highlight=False, soft_wrap=True)
-        if dry_run:
-            for outcome in flow.outcomes:
-                out.print(
-                    f"  would {outcome.intent.operation} in {flow.target}: {outcome.intent.source_record_id}",
-                    highlight=False,
-                )
-                for change in outcome.changes:
-                    before = "" if change.before is None else f"{change.before} -> "
-                    out.print(
-                        f"      {change.field}: {before}{change.after}", highlight=False, soft_wrap=True
-                    )
-        for source, reason in flow.skipped[:10]:
-            out.print(f"  waiting: {source}: {reason}", highlight=False, soft_wrap=True)
 
 
 @app.command()

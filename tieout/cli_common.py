@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 
 from tieout.errors import ConfigError, ConnectorError, QueueError, StoreError
+from tieout.flows.runner import FlowResult
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_CONFIG, EXIT_STORE, EXIT_CONNECTOR = 0, 1, 2, 3, 4
 
@@ -59,3 +60,32 @@ def errors_to_exit_codes() -> Iterator[None]:
     except ConnectorError as exc:
         err.print(f"[bold red]connector:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CONNECTOR) from None
+
+
+def print_flows(flows: list[FlowResult], *, dry_run: bool) -> None:
+    """What each flow did (or, in a dry run, would do, field by field) and what waits."""
+    for flow in flows:
+        counts = ", ".join(
+            f"{flow.count(status)} {status}"
+            for status in ("planned", "created", "updated", "unchanged", "rejected")
+            if flow.count(status)
+        )
+        out.print(
+            f"[bold]{flow.title}[/]: {counts or 'nothing to do'}"
+            + (f", {len(flow.skipped)} waiting" if flow.skipped else "")
+        )
+        if flow.error:
+            out.print(f"  [red]{flow.error}[/]", highlight=False, soft_wrap=True)
+        if dry_run:
+            for outcome in flow.outcomes:
+                out.print(
+                    f"  would {outcome.intent.operation} in {flow.target}: {outcome.intent.source_record_id}",
+                    highlight=False,
+                )
+                for change in outcome.changes:
+                    before = "" if change.before is None else f"{change.before} -> "
+                    out.print(
+                        f"      {change.field}: {before}{change.after}", highlight=False, soft_wrap=True
+                    )
+        for source, reason in flow.skipped[:10]:
+            out.print(f"  waiting: {source}: {reason}", highlight=False, soft_wrap=True)

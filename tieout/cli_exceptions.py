@@ -9,10 +9,20 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tieout.cli_common import JsonOption, errors_to_exit_codes, out, print_json, state
+from tieout.cli_common import (
+    EXIT_RUN_FAILED,
+    JsonOption,
+    errors_to_exit_codes,
+    out,
+    print_flows,
+    print_json,
+    state,
+)
+from tieout.cli_resync import print_result
 from tieout.config import load_config
 from tieout.reconcile.export import amount_at_risk, to_csv, to_xlsx
 from tieout.reconcile.queue import ExceptionQueue
+from tieout.resync import ResyncService
 from tieout.store import ExceptionQuery, Store, StoredException
 
 exceptions_app = typer.Typer(
@@ -230,3 +240,43 @@ def export(
             break
     output.write_bytes(to_csv(rows) if export_format == "csv" else to_xlsx(rows))
     out.print(f"wrote {len(rows)} exceptions to {output}")
+
+
+def _resolution_action(exception_id: int, actor: str, action: str, as_json: bool) -> None:
+    config = load_config(state.config_path)
+    service = ResyncService(config, Store.open(config.store_url))
+    try:
+        result = (
+            service.resync_exception(exception_id, actor)
+            if action == "resync"
+            else service.repush_exception(exception_id, actor)
+        )
+    finally:
+        service.close()
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        for item in result.resyncs:
+            print_result(item)
+        print_flows([flow for flow in result.flows if flow.outcomes or flow.error], dry_run=False)
+        for error in result.errors:
+            out.print(f"[red]{error}[/]", highlight=False, soft_wrap=True)
+        for note in result.notes:
+            out.print(note, highlight=False, soft_wrap=True)
+        out.print(f"#{exception_id} is {result.status}")
+    if not result.ok:
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+@exceptions_app.command("resync")
+def resync(exception_id: int, actor: ActorOption, as_json: JsonOption = False) -> None:
+    """Pull the records this exception names again, and re-check its rule (closes it if fixed)."""
+    with errors_to_exit_codes():
+        _resolution_action(exception_id, actor, "resync", as_json)
+
+
+@exceptions_app.command("repush")
+def repush(exception_id: int, actor: ActorOption, as_json: JsonOption = False) -> None:
+    """Send this exception's records to their targets again, through the push ledger."""
+    with errors_to_exit_codes():
+        _resolution_action(exception_id, actor, "repush", as_json)

@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -51,6 +51,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class PullScope:
+    """Part of a stream, pulled outside its incremental order: a window, or records by id.
+
+    A scoped pull stores what it reads like any sync page, but never moves the stream's cursor:
+    the incremental syncs around it go on from where they were.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    record_ids: tuple[str, ...] | None = None
+
+
 @dataclass
 class StreamResult:
     system: str
@@ -64,6 +77,10 @@ class StreamResult:
     pages: int = 0
     error: str | None = None
     watermark: datetime | None = None
+    record_ids: list[str] = field(default_factory=list)
+    """The canonical records a scoped pull stored (a full sync does not collect them)."""
+    source_ids: list[str] = field(default_factory=list)
+    """The ids a scoped pull read, mapped or not."""
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -185,13 +202,15 @@ class SyncService:
                     return results
         return results
 
-    def sync_stream(self, system: str, stream: str, *, trigger: str = "manual") -> StreamResult:
+    def sync_stream(
+        self, system: str, stream: str, *, trigger: str = "manual", scope: PullScope | None = None
+    ) -> StreamResult:
         settings = self._enabled_system(system)
         connector = self.connector(system)
         spec = connector.stream(stream)
         started_at = self.clock()
         result = StreamResult(system=system, stream=stream, run_id=str(uuid.uuid4()))
-        job = f"sync:{system}:{stream}"
+        job = f"{'sync' if scope is None else 'resync'}:{system}:{stream}"
         with self.store.transaction() as tx:
             stale = tx.list_runs(job=job, status="running", limit=100)
             dead = [run.run_id for run in stale if not _process_alive_here(run.host, run.pid)]
@@ -211,21 +230,34 @@ class SyncService:
         runs.bind(result.run_id, job)
         watermark = cursor.watermark if cursor else None
         since = watermark - timedelta(seconds=settings.lookback_seconds) if watermark else None
-        newest = watermark
+        until = started_at
+        if scope is not None:
+            since, until, newest = scope.since, min(scope.until or started_at, started_at), None
+        else:
+            newest = watermark
         calls_seen = connector.api_calls
         try:
-            for page in connector.pull(stream, since=since, until=started_at):
+            for page in self._pages(connector, system, stream, since, until, scope):
                 page_calls, calls_seen = connector.api_calls - calls_seen, connector.api_calls
                 metrics.record_api_calls(system, page_calls)
                 mapped = self._map_page(system, spec, page, result.run_id)
                 if mapped.newest is not None and (newest is None or mapped.newest > newest):
                     newest = min(mapped.newest, started_at)
                 self._commit_page(
-                    system, spec, page, mapped, result, page_calls, newest if spec.ordered else None
+                    system,
+                    spec,
+                    page,
+                    mapped,
+                    result,
+                    page_calls,
+                    newest if spec.ordered and scope is None else None,
                 )
+                if scope is not None:
+                    result.record_ids += [record.record_id for record, _ in mapped.canonical]
+                    result.source_ids += [record.source_id for record in page.records]
                 if self.stop_event.is_set():
                     raise RunInterrupted(f"stopped after page {result.pages} on request")
-            if not spec.ordered and spec.cursor_field is not None:
+            if scope is None and not spec.ordered and spec.cursor_field is not None:
                 with self.store.transaction() as tx:
                     tx.advance_cursor(system, stream, newest, at=self.clock(), run_id=result.run_id)
             result.status = "succeeded"
@@ -241,6 +273,23 @@ class SyncService:
         result.watermark = newest
         self._finish(result, result.status, result.error)
         return result
+
+    def _pages(
+        self,
+        connector: Connector,
+        system: str,
+        stream: str,
+        since: datetime | None,
+        until: datetime,
+        scope: PullScope | None,
+    ) -> Iterator[Page]:
+        if scope is None or scope.record_ids is None:
+            yield from connector.pull(stream, since=since, until=until)
+            return
+        with self.store.transaction() as tx:
+            stored = {record_id: tx.get_raw(system, stream, record_id) for record_id in scope.record_ids}
+        known = {record_id: raw.payload for record_id, raw in stored.items() if raw is not None}
+        yield connector.fetch(stream, scope.record_ids, known=known)
 
     def _map_page(self, system: str, spec: StreamSpec, page: Page, run_id: str) -> _MappedPage:
         context = MappingContext(system=system, stream=spec.name, fields=self.config.field_mappings)
@@ -322,8 +371,18 @@ class SyncService:
             metrics.record_run(run.job, status, run.started_at, finished_at)
         runs.release(result.run_id)
 
-    def run_flows(self, *, dry_run: bool = False) -> list[FlowResult]:
-        """Push what is missing in the systems in sync mode (all systems, planned only, in a dry run)."""
+    def run_flows(
+        self,
+        *,
+        dry_run: bool = False,
+        sources: Collection[str] | None = None,
+        flow_names: Collection[str] | None = None,
+    ) -> list[FlowResult]:
+        """Push what is missing in the systems in sync mode (all systems, planned only, in a dry run).
+
+        `sources` keeps only the pushes of these canonical records (a resync), `flow_names` only
+        these flows (a re-push from the exception queue).
+        """
         sync_systems = {
             name
             for name, system in self.config.systems.items()
@@ -338,9 +397,13 @@ class SyncService:
             clock=self.clock,
             refresh=self._refresh,
             secrets=self.config.secret_values,
-            flows=tuple(flow for flow in FLOWS if flow.target in enabled),
+            flows=tuple(
+                flow
+                for flow in FLOWS
+                if flow.target in enabled and (flow_names is None or flow.name in flow_names)
+            ),
         )
-        return runner.run(dry_run=dry_run)
+        return runner.run(dry_run=dry_run, sources=sources)
 
     def _refresh(self, system: str) -> None:
         for stream in self.streams_for(system):

@@ -10,6 +10,8 @@ so nothing above this package imports httpx, requests or a vendor SDK.
 - `check()` raises `AuthenticationError`/`ConnectorError` on bad credentials or settings.
 - `pull(stream, since=, until=)` yields `Page`s of `RawRecord`s, each page being one unit the
   runner commits together with its cursor. `since` is inclusive, `until` exclusive.
+- `fetch(stream, record_ids, known=)` reads named records as they are now (a resync of one
+  record); connectors whose systems cannot address a record by id refuse it.
 - `push(stream, payload, idempotency_key=)` creates or updates one record and says which;
   repeating it with the same key never creates a second record.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -145,6 +147,23 @@ class Connector(ABC):
         self, stream: str, *, since: datetime | None = None, until: datetime | None = None
     ) -> Iterator[Page]:
         """Yield pages of records updated in [since, until), or all records when since is None."""
+
+    def fetch(
+        self,
+        stream: str,
+        record_ids: Sequence[str],
+        *,
+        known: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Page:
+        """The records with these ids as the system has them now; ids it no longer has are left out.
+
+        `known` holds the payload tieout last stored for an id, when it has one: a connector that
+        reaches a record through its parent (a Metronome invoice through its customer) finds the
+        parent's id there instead of searching for it.
+        """
+        raise ConnectorError(
+            f"{self.name} cannot fetch {stream} records by id; resync a window instead", system=self.name
+        )
 
     def push(self, stream: str, payload: dict[str, Any], *, idempotency_key: str) -> PushResult:
         raise ConnectorError(f"{self.name} does not accept pushes to {stream!r}", system=self.name)

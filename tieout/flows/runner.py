@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from tieout.connectors.base import Connector
 from tieout.errors import TieoutError
-from tieout.flows.definitions import FLOWS, Flow, ValueMaps
+from tieout.flows.definitions import FLOWS, Flow, FlowPlan, ValueMaps
 from tieout.flows.pusher import Pusher, PushOutcome
 from tieout.observability import metrics, runs
 from tieout.reconcile.snapshot import Snapshot
@@ -85,7 +85,8 @@ class FlowRunner:
         self.secrets = secrets
         self.flows = flows
 
-    def run(self, *, dry_run: bool = False) -> list[FlowResult]:
+    def run(self, *, dry_run: bool = False, sources: Collection[str] | None = None) -> list[FlowResult]:
+        """Run the flows; with `sources`, only the pushes planned for those canonical records."""
         results = []
         for flow in self.flows:
             if flow.target not in self.sync_systems and not dry_run:
@@ -96,6 +97,11 @@ class FlowRunner:
             calls = 0
             try:
                 plan = flow.plan(Snapshot.load(self.store), self.value_maps)
+                if sources is not None:
+                    plan = FlowPlan(
+                        [intent for intent in plan.intents if intent.source_record_id in sources],
+                        [skip for skip in plan.skipped if skip[0] in sources],
+                    )
                 result.skipped = plan.skipped
                 if plan.intents:
                     connector = self.connectors(flow.target)

@@ -17,7 +17,7 @@ pull, not a stream of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -107,6 +107,16 @@ class MetronomeConnector(Connector):
             "usage": puller.usage,
         }
         return pulls[spec.name](since, until)
+
+    def fetch(
+        self,
+        stream: str,
+        record_ids: Sequence[str],
+        *,
+        known: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Page:
+        spec = self.stream(stream)
+        return Puller(self.api, self.page_size, spec.name, self.clock).fetch(record_ids, known or {})
 
     def push(self, stream: str, payload: dict[str, Any], *, idempotency_key: str) -> PushResult:
         spec = self.stream(stream)

@@ -20,14 +20,14 @@ Customers for the per-customer streams come from the customer list, active and a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from tieout.connectors.base import Page, RawRecord
 from tieout.connectors.metronome.api import SYSTEM, MetronomeApi
 from tieout.connectors.metronome.lookups import PriceBook, Record, iso
-from tieout.errors import MappingError
+from tieout.errors import ConnectorError, MappingError, NotFoundError
 from tieout.mappings.metronome import LOOKUPS, usage_native_id
 from tieout.mappings.metronome.common import timestamp
 
@@ -99,24 +99,81 @@ class Puller:
 
     def customers(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
         for page in self.customer_pages():
-            records = []
-            for customer in page:
-                updated_at = stamp(customer.get("updated_at"))
-                if not in_window(updated_at, since, until):
-                    continue
-                customer_id = str(customer["id"])
-                configs = self.api.call(
-                    "POST /v1/getCustomerBillingProviderConfigurations",
-                    self.sdk.v1.customers.with_raw_response.retrieve_billing_configurations,
-                    customer_id=customer_id,
-                )
-                payload = {
-                    **customer,
-                    LOOKUPS: {"billing_provider_configurations": configs.get("data") or []},
-                }
-                records.append(self.record(customer_id, updated_at, payload))
+            records = [
+                self.customer_record(customer)
+                for customer in page
+                if in_window(stamp(customer.get("updated_at")), since, until)
+            ]
             if records:
                 yield Page(records)
+
+    def customer_record(self, customer: Record) -> RawRecord:
+        """A customer with its billing-provider configurations (one call)."""
+        customer_id = str(customer["id"])
+        configs = self.api.call(
+            "POST /v1/getCustomerBillingProviderConfigurations",
+            self.sdk.v1.customers.with_raw_response.retrieve_billing_configurations,
+            customer_id=customer_id,
+        )
+        payload = {**customer, LOOKUPS: {"billing_provider_configurations": configs.get("data") or []}}
+        return self.record(customer_id, stamp(customer.get("updated_at")), payload)
+
+    def fetch(self, record_ids: Sequence[str], known: Mapping[str, Mapping[str, Any]]) -> Page:
+        """These records by id. Invoices and contracts are addressed through their customer, read
+        from the payload stored before; one never stored is looked for in every customer's list."""
+        if self.stream == "usage":
+            raise ConnectorError(
+                "Metronome usage rows are aggregates with no id to fetch by; resync a window instead",
+                system=SYSTEM,
+            )
+        records: list[RawRecord] = []
+        wanted = list(dict.fromkeys(record_ids))
+        for record_id in list(wanted):
+            parent = (known.get(record_id) or {}).get("customer_id")
+            if self.stream != "customers" and not isinstance(parent, str):
+                continue
+            record = self.one(record_id, parent)
+            wanted.remove(record_id)
+            if record is not None:
+                records.append(record)
+        if wanted:
+            unknown = set(wanted)
+            listing = self.contracts if self.stream == "contracts" else self.invoices
+            for page in listing(None, None):
+                records += [record for record in page.records if record.source_id in unknown]
+                unknown -= {record.source_id for record in page.records}
+                if not unknown:
+                    break
+        return Page(records)
+
+    def one(self, record_id: str, customer_id: str | None) -> RawRecord | None:
+        try:
+            if self.stream == "customers":
+                body = self.api.call(
+                    "GET /v1/customers/{id}",
+                    self.sdk.v1.customers.with_raw_response.retrieve,
+                    customer_id=record_id,
+                )
+                return self.customer_record(body["data"])
+            if self.stream == "contracts":
+                body = self.api.call(
+                    "POST /v2/contracts/get",
+                    self.sdk.v2.contracts.with_raw_response.retrieve,
+                    customer_id=customer_id,
+                    contract_id=record_id,
+                )
+                contract = body["data"]
+                return self.record(record_id, contract_updated_at(contract), self.with_price_book(contract))
+            body = self.api.call(
+                "GET /v1/customers/{id}/invoices/{id}",
+                self.sdk.v1.customers.invoices.with_raw_response.retrieve,
+                customer_id=customer_id,
+                invoice_id=record_id,
+            )
+        except NotFoundError:
+            return None
+        invoice = body["data"]
+        return self.record(record_id, stamp(invoice.get("issued_at")), invoice)
 
     def contracts(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
         for customer_id in self.customer_ids():

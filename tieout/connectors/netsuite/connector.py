@@ -12,7 +12,7 @@ detail the records need (lines, document links). Pushes upsert with `PUT
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -34,7 +34,7 @@ from tieout.connectors.netsuite import queries
 from tieout.connectors.netsuite.auth import TokenSource
 from tieout.connectors.netsuite.limiter import LimitedTransport, limiter_for
 from tieout.connectors.netsuite.settings import NetSuiteSettings
-from tieout.connectors.netsuite.suiteql import Query, local_text, parse_local, timestamp
+from tieout.connectors.netsuite.suiteql import Query, id_list, local_text, parse_local, timestamp
 from tieout.errors import (
     AuthenticationError,
     ConflictError,
@@ -48,6 +48,8 @@ from tieout.mappings import netsuite as mappings
 SYSTEM = "netsuite"
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
 RECORD_PATH = "/services/rest/record/v1"
+IDS_PER_FETCH = 1000
+"""SuiteQL takes at most 1,000 values in one IN list."""
 
 
 def error_message(body: Any) -> str | None:
@@ -62,9 +64,6 @@ def error_message(body: Any) -> str | None:
         return f"{text} (at {where})" if where else text
     if isinstance(body.get("error"), str):
         return f"{body['error']}: {body.get('error_description', '')}"
-    restlet_error = body.get("error")
-    if isinstance(restlet_error, dict):  # a RESTlet's own error shape
-        return f"{restlet_error.get('code', 'ERROR')}: {restlet_error.get('message', '')}"
     return None
 
 
@@ -221,11 +220,7 @@ class NetSuiteConnector(Connector):
         if stream == "ar_balances":
             yield from self._pull_balances(until)
             return
-        query = (
-            queries.CUSTOMERS
-            if stream == "customers"
-            else queries.transactions(queries.TRANSACTION_TYPES[stream])
-        )
+        query = self._header_query(stream)
         zone = self.config.zone
         if since is not None:
             query = query.where_also(
@@ -235,6 +230,15 @@ class NetSuiteConnector(Connector):
             query = query.where_also(
                 f"t.lastmodifieddate < {timestamp(local_text(until, zone, round_up=True))}"
             )
+        yield from self._header_pages(stream, query)
+
+    @staticmethod
+    def _header_query(stream: str) -> Query:
+        if stream == "customers":
+            return queries.CUSTOMERS
+        return queries.transactions(queries.TRANSACTION_TYPES[stream])
+
+    def _header_pages(self, stream: str, query: Query) -> Iterator[Page]:
         for rows in self._pages(query, self.config.page_size):
             records = []
             for row in rows:
@@ -242,6 +246,28 @@ class NetSuiteConnector(Connector):
                 records.append(RawRecord(SYSTEM, stream, str(row["id"]), updated_at, row))
             self._attach(stream, rows)
             yield Page(records)
+
+    def fetch(
+        self,
+        stream: str,
+        record_ids: Sequence[str],
+        *,
+        known: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Page:
+        self.stream(stream)
+        if stream == "ar_balances":
+            raise ConnectorError(
+                "AR balances are computed as of a day, not fetched by id; resync the stream", system=SYSTEM
+            )
+        records: list[RawRecord] = []
+        for start in range(0, len(record_ids), IDS_PER_FETCH):
+            try:
+                ids = id_list(record_ids[start : start + IDS_PER_FETCH])
+            except ValueError as exc:
+                raise ConnectorError(f"NetSuite {stream} ids: {exc}", system=SYSTEM) from None
+            query = self._header_query(stream).where_also(f"t.id IN {ids}")
+            records += [record for page in self._header_pages(stream, query) for record in page.records]
+        return Page(records)
 
     def _modified(self, row: dict[str, Any]) -> datetime:
         text = row.pop(queries.MODIFIED, None)
@@ -304,8 +330,6 @@ class NetSuiteConnector(Connector):
         if not spec.pushable or stream not in upsert.RECORD_TYPES:
             raise ConnectorError(f"netsuite does not accept pushes to {stream!r}", system=SYSTEM)
         record_type = upsert.RECORD_TYPES[stream]
-        if payload.get("voided") is True:
-            return self._void(stream, record_type, payload)
         body = dict(payload)
         allow_overwrite = bool(body.pop("allow_overwrite", False))
         external_id = upsert.external_id_of(stream, body, idempotency_key)
@@ -341,34 +365,6 @@ class NetSuiteConnector(Connector):
                 raise MalformedResponse(f"PUT {url} answered without the record's location", system=SYSTEM)
             target_id = str(found.get("id"))
         return PushResult(target_id, "created" if existing is None else "updated")
-
-    def _void(self, stream: str, record_type: str, payload: dict[str, Any]) -> PushResult:
-        """Void the transaction `payload["id"]` through the account's void RESTlet.
-
-        Voiding is idempotent on NetSuite's side (a voided transaction stays voided), so the
-        request is retried like a read.
-        """
-        record_id = str(payload.get("id") or "")
-        if stream not in upsert.VOIDABLE or not record_id.isdigit():
-            raise PushRejected(
-                f"only {', '.join(upsert.VOIDABLE)} can be voided, by internal id",
-                system=SYSTEM,
-                stream=stream,
-                record_id=record_id,
-            )
-        try:
-            self._json(
-                "POST",
-                self.config.resolved_restlet_url,
-                params={"script": self.config.void_script_id, "deploy": self.config.void_deployment_id},
-                json={"recordtype": record_type, "id": record_id},
-                idempotent=True,
-            )
-        except ConnectorError as exc:
-            if exc.status_code == 400:
-                raise PushRejected(str(exc), system=SYSTEM, stream=stream, record_id=record_id) from None
-            raise
-        return PushResult(record_id, "updated")
 
     def _existing(self, url: str) -> dict[str, Any] | None:
         try:

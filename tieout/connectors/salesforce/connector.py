@@ -19,7 +19,7 @@ the keys, and the external-id upsert makes a repeated write land on the same rec
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -159,6 +159,24 @@ class SalesforceConnector(Connector):
             if stream == "opportunities":
                 self._embed_line_items([record.payload for record in records])
             yield Page(records)
+
+    def fetch(
+        self,
+        stream: str,
+        record_ids: Sequence[str],
+        *,
+        known: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Page:
+        self.stream(stream)
+        query = self._query(stream)
+        records: list[RawRecord] = []
+        for start in range(0, len(record_ids), IDS_PER_QUERY):
+            chunk = list(record_ids[start : start + IDS_PER_QUERY])
+            for batch in self._rest_pages(query.select([condition("Id", "IN", chunk)]), include_deleted=True):
+                records += [self._raw(stream, without_attributes(item)) for item in batch]
+        if stream == "opportunities":
+            self._embed_line_items([record.payload for record in records])
+        return Page(records)
 
     def _rest_pages(
         self, soql: str, *, include_deleted: bool, batch_size: int | None = None

@@ -16,7 +16,7 @@ is written in `pushes`, the mapping in `tieout.mappings.stripe`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -102,6 +102,16 @@ class StripeConnector(Connector):
     ) -> Iterator[Page]:
         spec = self.stream(stream)
         return Puller(self.api, BY_NAME[spec.name], self.page_size, self.clock).pull(since, until)
+
+    def fetch(
+        self,
+        stream: str,
+        record_ids: Sequence[str],
+        *,
+        known: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Page:
+        spec = self.stream(stream)
+        return Puller(self.api, BY_NAME[spec.name], self.page_size, self.clock).fetch(record_ids)
 
     def push(self, stream: str, payload: dict[str, Any], *, idempotency_key: str) -> PushResult:
         spec = self.stream(stream)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -197,6 +197,16 @@ class Puller:
                 if obj is not None:
                     found[object_id] = obj
         return found
+
+    def fetch(self, object_ids: Sequence[str]) -> Page:
+        """The objects with these ids, retrieved one by one; ids Stripe no longer has are left out."""
+        records = []
+        for object_id in object_ids:
+            obj = self._retrieve(object_id)
+            if obj is not None:
+                at = _created(obj, f"GET {self.stream.path}/{object_id}")
+                records.append(self._record(obj, at, deleted=obj.get("deleted") is True))
+        return Page(records)
 
     def _retrieve(self, object_id: str) -> dict[str, Any] | None:
         params = {"expand": list(self.stream.expand)} if self.stream.expand else {}
