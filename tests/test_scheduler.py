@@ -7,14 +7,18 @@ a known page. Every wait polls a condition against a deadline.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -53,7 +57,7 @@ def ledgerly_url(ledgerly: LedgerlyState) -> Iterator[str]:
         yield url
 
 
-def write_config(directory: Path, store_url: str, *, trigger: str = "every: 1s") -> Path:
+def write_config(directory: Path, store_url: str, *, trigger: str = "every: 1s", extra: str = "") -> Path:
     path = directory / "tieout.yaml"
     path.write_text(
         f"""
@@ -78,7 +82,7 @@ schedule:
       {trigger}
 metrics:
   enabled: false
-"""
+{extra}"""
     )
     return path
 
@@ -86,8 +90,14 @@ metrics:
 class Scheduler:
     """`tieout scheduler run` in its own process."""
 
-    def __init__(self, config: Path, url: str) -> None:
-        environment = {**os.environ, "PYTHONPATH": str(SUPPORT), "LEDGERLY_URL": url, "LEDGERLY_TOKEN": TOKEN}
+    def __init__(self, config: Path, url: str, **variables: str) -> None:
+        environment = {
+            **os.environ,
+            "PYTHONPATH": str(SUPPORT),
+            "LEDGERLY_URL": url,
+            "LEDGERLY_TOKEN": TOKEN,
+            **variables,
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tieout", "--config", str(config), "scheduler", "run"],
             env=environment,
@@ -109,6 +119,29 @@ class Scheduler:
         if self.process.poll() is None:
             return "(still running)"
         return self.process.communicate()[1]
+
+
+@pytest.fixture
+def alert_inbox() -> Iterator[tuple[str, list[Any]]]:
+    """A local Slack-style webhook endpoint: its URL and the JSON bodies posted to it."""
+    received: list[Any] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/services/T0/B0/planted-hook-secret", received
+    server.shutdown()
+    server.server_close()
+    thread.join()
 
 
 @pytest.fixture
@@ -228,6 +261,31 @@ def test_of_two_schedulers_one_leads_and_the_other_takes_over_when_it_dies(
     )
     code, stderr = second.terminate()
     assert code == 0, stderr
+
+
+def test_a_failed_scheduled_run_is_alerted_once_through_the_webhook(
+    store_url: str,
+    store: Store,
+    tmp_path: Path,
+    alert_inbox: tuple[str, list[Any]],
+    schedulers: list[Scheduler],
+) -> None:
+    hook_url, payloads = alert_inbox
+    config = write_config(tmp_path, store_url, extra="alerts:\n  webhook_url: ${ALERT_WEBHOOK_URL}\n")
+    # Nothing listens on port 9: every scheduled pull fails.
+    scheduler = Scheduler(config, "http://127.0.0.1:9", ALERT_WEBHOOK_URL=hook_url)
+    schedulers.append(scheduler)
+    wait_for(lambda: payloads, what=f"an alert: {scheduler.output()}")
+    wait_for(lambda: len(runs_of(store)) >= 3, what="more failed runs")
+    code, stderr = scheduler.terminate()
+    assert code == 0, stderr
+    failed = [run for run in runs_of(store) if run.status == "failed"]
+    assert len(failed) >= 3
+    alerted = json.dumps(payloads)
+    assert JOB in alerted and "failed" in alerted
+    # Each failed run is told once, however many times the alerts were checked.
+    assert sum(alerted.count(run.run_id[:8]) > 0 for run in failed) <= len(failed)
+    assert hook_url not in stderr
 
 
 def started(service: SchedulerService) -> BackgroundScheduler:

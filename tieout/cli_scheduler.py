@@ -20,6 +20,7 @@ from rich.table import Table
 
 from tieout.cli_common import JsonOption, err, errors_to_exit_codes, out, print_json, state
 from tieout.config import load_config
+from tieout.observability.alerts import AlertService
 from tieout.observability.logging import configure_logging
 from tieout.observability.metrics import start_metrics_server
 from tieout.scheduler.jobs import JobOutcome
@@ -65,8 +66,15 @@ def run(
         configure_logging(config)
         store = Store.open(config.store_url)
         metrics = None if no_metrics else start_metrics_server(config.metrics, store)
+        alerts = AlertService(config, store)
+
+        def send_alerts(_outcome: JobOutcome) -> None:
+            report = alerts.check_and_send()
+            for error in report.channel_errors:
+                log.warning("alert not delivered: %s", error)
+
         try:
-            SchedulerService(config, store, stop_event=stop, after_job=[_log_outcome]).run()
+            SchedulerService(config, store, stop_event=stop, after_job=[_log_outcome, send_alerts]).run()
         finally:
             if metrics is not None:
                 metrics.stop()
