@@ -186,3 +186,68 @@ def test_observe_mode_pushes_nothing(store: Store, account: Account) -> None:
     seed_billing(store)
     assert service.run_flows() == []
     assert netsuite_documents(account, "CustInvc") == []
+
+
+def void_in_billing(store: Store, native_id: str, subtotal: str) -> None:
+    voided = billing_invoice(native_id, subtotal).model_copy(
+        update={"status": InvoiceStatus.VOID, "amount_due": usd("0"), "amount_remaining": usd("0")}
+    )
+    with store.transaction() as tx:
+        tx.upsert_canonical([(voided, "seeded")], stored_at=datetime(2024, 3, 7, tzinfo=UTC))
+
+
+def netsuite_invoice(account: Account, external_id: str) -> dict[str, object]:
+    row = account.state.db.execute(
+        'SELECT id, status, voided, foreigntotal, memo FROM "transaction" WHERE externalid = ?', (external_id,)
+    ).fetchone()
+    lines = account.state.db.execute(
+        'SELECT foreignamount FROM transactionline WHERE "transaction" = ?', (row["id"],)
+    ).fetchall()
+    return {**dict(row), "line_amounts": {line["foreignamount"] for line in lines}}
+
+
+def test_a_billing_invoice_voided_at_the_source_voids_its_netsuite_twin_once(
+    store: Store, account: Account
+) -> None:
+    service = service_for(store, account, mode=Mode.SYNC)
+    service.sync_stream("netsuite", "customers")
+    seed_billing(store)
+    service.run_flows()
+    void_in_billing(store, "m-2", "80.00")
+
+    planned = {result.flow: result for result in service.run_flows(dry_run=True)}["invoices_to_netsuite"]
+    [outcome] = planned.outcomes
+    assert [(change.field, change.before, change.after) for change in outcome.changes] == [
+        ("voided", False, True)
+    ]
+    assert netsuite_invoice(account, "m-2")["voided"] == "F"
+
+    results = {result.flow: result for result in service.run_flows()}
+    assert results["invoices_to_netsuite"].count("updated") == 1
+    voided = netsuite_invoice(account, "m-2")
+    assert (voided["status"], voided["voided"], voided["foreigntotal"], voided["memo"]) == ("V", "T", 0, "VOID")
+    assert voided["line_amounts"] == {0}
+    with store.transaction() as tx:
+        [twin] = [
+            record for record in tx.iter_canonical("invoice", "netsuite") if record.links.get("metronome") == "m-2"
+        ]
+    assert twin.status is InvoiceStatus.VOID
+
+    again = {result.flow: result for result in service.run_flows()}
+    assert not again["invoices_to_netsuite"].outcomes
+    assert len(netsuite_documents(account, "CustInvc")) == 2
+
+
+def test_a_voided_billing_invoice_whose_netsuite_twin_was_paid_is_left_to_the_ar_team(
+    store: Store, account: Account
+) -> None:
+    service = service_for(store, account, mode=Mode.SYNC)
+    service.sync_stream("netsuite", "customers")
+    seed_billing(store)
+    service.run_flows()
+    void_in_billing(store, "m-1", "150.00")
+    results = {result.flow: result for result in service.run_flows()}
+    assert not results["invoices_to_netsuite"].outcomes
+    [(source, reason)] = results["invoices_to_netsuite"].skipped
+    assert source == "metronome:invoice:m-1" and "refund or unapply" in reason
+    assert netsuite_invoice(account, "m-1")["voided"] == "F"

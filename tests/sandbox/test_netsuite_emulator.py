@@ -453,3 +453,61 @@ def test_served_over_tls_with_the_sandbox_ca(tmp_path: Path) -> None:
             verify=verify,
         ).json()
         assert (record["name"], record["currency"]["refName"]) == ("JP KK", "Yen")
+
+
+# -- voids (the void RESTlet) -----------------------------------------------------------------------
+
+
+def _void(account: Account, api: httpx.Client, body: dict[str, object]) -> httpx.Response:
+    return api.post(
+        account.base_url + "/app/site/hosting/restlet.nl",
+        params={"script": "customscript_tieout_void", "deploy": "customdeploy_tieout_void"},
+        json=body,
+    )
+
+
+def test_void_zeroes_the_invoice_keeps_it_and_refuses_one_with_payments(
+    account: Account, api: httpx.Client
+) -> None:
+    acme = account.ids["acme"]
+    lines = {"items": [{"item": {"id": account.ids["item"]}, "quantity": 2, "rate": 50}]}
+    invoice_id = created_id(
+        api.post("/record/v1/invoice", json={"entity": {"id": acme}, "externalId": "MTR-V-1", "item": lines})
+    )
+    paid_id = created_id(
+        api.post("/record/v1/invoice", json={"entity": {"id": acme}, "externalId": "MTR-V-2", "item": lines})
+    )
+    api.post(
+        "/record/v1/customerPayment",
+        json={"customer": {"id": acme}, "apply": {"items": [{"doc": {"id": paid_id}, "amount": 40}]}},
+    )
+    account.clock.advance(timedelta(minutes=1))
+
+    answer = _void(account, api, {"recordtype": "invoice", "id": str(invoice_id)})
+    assert answer.status_code == 200 and answer.json() == {
+        "id": str(invoice_id),
+        "recordtype": "invoice",
+        "voided": True,
+    }
+    invoice = api.get(f"/record/v1/invoice/{invoice_id}", params={"expandSubResources": "true"}).json()
+    assert (invoice["total"], invoice["status"]["refName"], invoice["memo"]) == (0, "Voided", "VOID")
+    assert [item["amount"] for item in invoice["item"]["items"]] == [0]
+    row = suiteql(
+        api, f"SELECT status, voided, foreigntotal, lastmodifieddate FROM transaction WHERE id = {invoice_id}"
+    ).json()["items"][0]
+    assert (row["status"], row["voided"], row["foreigntotal"]) == ("V", "T", "0")
+
+    again = _void(account, api, {"recordtype": "invoice", "id": str(invoice_id)})
+    assert again.status_code == 200  # voiding a voided invoice changes nothing
+    rewrite = api.put("/record/v1/invoice/eid:MTR-V-1", json={"entity": {"id": acme}, "item": lines})
+    assert rewrite.status_code == 400 and "voided" in rewrite.json()["o:errorDetails"][0]["detail"]
+
+    refused = _void(account, api, {"recordtype": "invoice", "id": str(paid_id)})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "USER_ERROR" and "applied" in refused.json()["error"]["message"]
+    unknown = api.post(
+        account.base_url + "/app/site/hosting/restlet.nl",
+        params={"script": "customscript_other", "deploy": "customdeploy_other"},
+        json={"recordtype": "invoice", "id": str(paid_id)},
+    )
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "INVALID_SCRIPT_DEPLOYMENT_ID"

@@ -8,14 +8,18 @@ from the configured value maps. A record that cannot be planned (its customer is
 target yet, an item is not mapped) is skipped with the reason, and tried again next run: the
 flows run in dependency order, so a customer pushed now lets its invoices go next time.
 
-Flows only create. A target record that exists and differs is never overwritten to make it
-agree (posted financial records especially): reconcile reports the difference instead.
+Flows create, and void: a billing invoice voided at the source has its NetSuite and Stripe
+twins voided (by the target's own void, which keeps the document, so history is not rewritten),
+unless something was paid against the twin, which is left to the AR team. A target record that
+exists and differs is otherwise never overwritten to make it agree (posted financial records
+especially): reconcile reports the difference instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from tieout.errors import MappingError
 from tieout.flows.pusher import PushIntent
@@ -29,6 +33,7 @@ from tieout.model import (
     CreditNote,
     Customer,
     Invoice,
+    InvoiceStatus,
     Payment,
     Refund,
 )
@@ -82,6 +87,52 @@ def _customer_in(snapshot: Snapshot, system: str, customer_id: str | None, targe
     return snapshot.typed_twin(customer, Customer, target) if customer is not None else None
 
 
+VoidBuilder = Callable[[str], tuple[dict[str, Any], dict[str, Any]]]
+"""A twin's native id -> (the body that voids it, what the twin shows for those fields now)."""
+
+
+def _plan_voids(snapshot: Snapshot, plan: FlowPlan, flow: str, target: str, build: VoidBuilder) -> None:
+    """Void the `target` twin of every billing invoice voided at the source while the twin is live."""
+    for invoice in snapshot.records(Invoice, "metronome").values():
+        if invoice.status is not InvoiceStatus.VOID:
+            continue
+        twin = snapshot.typed_twin(invoice, Invoice, target)
+        if twin is None or twin.status is InvoiceStatus.VOID:
+            continue
+        if not twin.amount_paid.is_zero():
+            plan.skipped.append(
+                (
+                    invoice.record_id,
+                    f"voided in billing, but {twin.amount_paid} was paid against its {target} invoice "
+                    f"{twin.native_id}: refund or unapply it, then void the invoice",
+                )
+            )
+            continue
+        payload, current = build(twin.native_id)
+        plan.intents.append(
+            PushIntent(
+                flow=flow,
+                target_system=target,
+                target_stream="invoices",
+                kind=invoice.kind,
+                source_system=invoice.system,
+                source_native_id=invoice.native_id,
+                source_record_id=invoice.record_id,
+                operation="update",
+                payload=payload,
+                current=current,
+            )
+        )
+
+
+def _netsuite_void(internal_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return netsuite_builders.void_payload(internal_id), {"id": internal_id, "voided": False}
+
+
+def _stripe_void(invoice_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return stripe_builders.void_payload(invoice_id), {"operation": None, "invoice": invoice_id}
+
+
 def _deals_to_metronome(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
     plan = FlowPlan()
     for deal in snapshot.records(Contract, "salesforce").values():
@@ -131,6 +182,7 @@ def _invoices_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan
             plan.skipped.append((invoice.record_id, str(exc)))
             continue
         plan.intents.append(_intent("invoices_to_netsuite", "netsuite", "invoices", invoice, payload))
+    _plan_voids(snapshot, plan, "invoices_to_netsuite", "netsuite", _netsuite_void)
     return plan
 
 
@@ -183,6 +235,7 @@ def _invoices_to_stripe(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
             plan.skipped.append((invoice.record_id, str(exc)))
             continue
         plan.intents.append(_intent("invoices_to_stripe", "stripe", "invoices", invoice, payload))
+    _plan_voids(snapshot, plan, "invoices_to_stripe", "stripe", _stripe_void)
     return plan
 
 

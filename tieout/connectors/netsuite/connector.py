@@ -64,6 +64,9 @@ def error_message(body: Any) -> str | None:
         return f"{text} (at {where})" if where else text
     if isinstance(body.get("error"), str):
         return f"{body['error']}: {body.get('error_description', '')}"
+    restlet_error = body.get("error")
+    if isinstance(restlet_error, dict):  # a RESTlet's own error shape
+        return f"{restlet_error.get('code', 'ERROR')}: {restlet_error.get('message', '')}"
     return None
 
 
@@ -330,6 +333,8 @@ class NetSuiteConnector(Connector):
         if not spec.pushable or stream not in upsert.RECORD_TYPES:
             raise ConnectorError(f"netsuite does not accept pushes to {stream!r}", system=SYSTEM)
         record_type = upsert.RECORD_TYPES[stream]
+        if payload.get("voided") is True:
+            return self._void(stream, record_type, payload)
         body = dict(payload)
         allow_overwrite = bool(body.pop("allow_overwrite", False))
         external_id = upsert.external_id_of(stream, body, idempotency_key)
@@ -365,6 +370,34 @@ class NetSuiteConnector(Connector):
                 raise MalformedResponse(f"PUT {url} answered without the record's location", system=SYSTEM)
             target_id = str(found.get("id"))
         return PushResult(target_id, "created" if existing is None else "updated")
+
+    def _void(self, stream: str, record_type: str, payload: dict[str, Any]) -> PushResult:
+        """Void the transaction `payload["id"]` through the account's void RESTlet.
+
+        Voiding is idempotent on NetSuite's side (a voided transaction stays voided), so the
+        request is retried like a read.
+        """
+        record_id = str(payload.get("id") or "")
+        if stream not in upsert.VOIDABLE or not record_id.isdigit():
+            raise PushRejected(
+                f"only {', '.join(upsert.VOIDABLE)} can be voided, by internal id",
+                system=SYSTEM,
+                stream=stream,
+                record_id=record_id,
+            )
+        try:
+            self._json(
+                "POST",
+                self.config.resolved_restlet_url,
+                params={"script": self.config.void_script_id, "deploy": self.config.void_deployment_id},
+                json={"recordtype": record_type, "id": record_id},
+                idempotent=True,
+            )
+        except ConnectorError as exc:
+            if exc.status_code == 400:
+                raise PushRejected(str(exc), system=SYSTEM, stream=stream, record_id=record_id) from None
+            raise
+        return PushResult(record_id, "updated")
 
     def _existing(self, url: str) -> dict[str, Any] | None:
         try:

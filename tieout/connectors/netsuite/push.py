@@ -28,6 +28,9 @@ RECORD_TYPES: Mapping[str, str] = {
 }
 """Pushable stream -> REST record type."""
 
+VOIDABLE: tuple[str, ...] = ("invoices", "credit_memos", "payments", "refunds")
+"""Streams whose transactions tieout may void (a payload `{"id": internal id, "voided": true}`)."""
+
 _EXTERNAL_ID = re.compile(r"[A-Za-z0-9_\-.]{1,300}")
 
 

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from tieout.connectors.base import ConnectorSettings
 
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"  # noqa: S105 (a URL path, not a secret)
+RESTLET_PATH = "/app/site/hosting/restlet.nl"
 
 
 class NetSuiteSettings(ConnectorSettings):
@@ -44,6 +45,11 @@ class NetSuiteSettings(ConnectorSettings):
     backoff_max_seconds: float = Field(default=60.0, gt=0)
     token_refresh_margin_seconds: int = Field(default=60, ge=0)
     assertion_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
+    restlet_url: str | None = None
+    """The account's RESTlet endpoint (https://{account}.restlets.api.netsuite.com/app/site/hosting/restlet.nl)."""
+    void_script_id: str = "customscript_tieout_void"
+    void_deployment_id: str = "customdeploy_tieout_void"
+    """The RESTlet that voids a transaction (`N/transaction` void): REST record services cannot void."""
 
     @field_validator("account_timezone")
     @classmethod
@@ -72,6 +78,10 @@ class NetSuiteSettings(ConnectorSettings):
     @property
     def resolved_token_url(self) -> str:
         return self.token_url or self.base_url.rstrip("/") + TOKEN_PATH
+
+    @property
+    def resolved_restlet_url(self) -> str:
+        return self.restlet_url or self.base_url.rstrip("/") + RESTLET_PATH
 
     @property
     def zone(self) -> ZoneInfo:

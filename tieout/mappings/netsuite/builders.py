@@ -16,6 +16,9 @@ arguments, resolved by the flow from the crosswalk and field mappings.
 | credit_memos      | creditMemo       | Stripe credit note id                       |
 | deposits          | deposit          | Stripe payout id                            |
 | journal_entries   | journalEntry     | the source id (e.g. a Stripe balance txn)   |
+
+`void_payload(internal_id)` is the body that voids a transaction instead (the connector sends it
+to the account's void RESTlet): `{"id", "voided": true}`.
 """
 
 from __future__ import annotations
@@ -64,6 +67,10 @@ def _iso(value: date | None) -> str | None:
 
 def _compact(body: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None}
+
+
+def void_payload(internal_id: str) -> dict[str, Any]:
+    return {"id": internal_id, "voided": True}
 
 
 def customer_payload(

@@ -3,7 +3,8 @@
 Routes (all under `/services/rest`): `POST auth/oauth2/v1/token`; `POST query/v1/suiteql`
 (`Prefer: transient`); `GET|POST record/v1/{type}`; `GET|PATCH|PUT|DELETE record/v1/{type}/{id}`
 where `{id}` is an internal id or `eid:{externalId}` (PUT only with `eid:`, as an upsert);
-`GET record/v1/{type}/{id}/{sublist}`. Writes answer 204 with a `Location` header. Every error
+`GET record/v1/{type}/{id}/{sublist}`; and, outside `/services/rest`, the void RESTlet
+(`restlets.py`). Writes answer 204 with a `Location` header. Every error
 has NetSuite's body. The app is wrapped in the fault middleware and, outside it, in the account's
 concurrency governor, so requests slowed by a fault still hold their slot as they would in NetSuite.
 """
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tieout.sandbox.faults import ADMIN_PATH, ASGIApp, FaultInjector, FaultMiddleware, Receive, Scope, Send
-from tieout.sandbox.netsuite import records, suiteql, writes
+from tieout.sandbox.netsuite import records, restlets, suiteql, writes
 from tieout.sandbox.netsuite.auth import TOKEN_PATH, OAuthError
 from tieout.sandbox.netsuite.errors import (
     CONCURRENCY_DETAIL,
@@ -220,6 +221,18 @@ class NetSuiteApp:
         except NetSuiteError as exc:
             return _error(exc)
 
+    async def restlet(self, request: Request) -> Response:
+        try:
+            self._authorize(request)
+            body = _body(await request.body())
+            params = request.query_params
+            answer = await run_in_threadpool(
+                restlets.run, self.state, params.get("script"), params.get("deploy"), body
+            )
+        except NetSuiteError as exc:
+            return JSONResponse(restlets.restlet_error(exc), status_code=exc.status)
+        return JSONResponse(answer)
+
     def sublist(self, request: Request) -> Response:
         try:
             self._authorize(request)
@@ -304,6 +317,7 @@ def build_app(state: NetSuiteState, injector: FaultInjector | None = None) -> AS
         Route(RECORD_PATH + "/{type}", handlers.collection, methods=["GET", "POST"]),
         Route(RECORD_PATH + "/{type}/{key}", handlers.instance, methods=["GET", "PATCH", "PUT", "DELETE"]),
         Route(RECORD_PATH + "/{type}/{key}/{sublist}", handlers.sublist, methods=["GET"]),
+        Route(restlets.RESTLET_PATH, handlers.restlet, methods=["POST"]),
     ]
     app = Starlette(
         routes=routes, exception_handlers={404: _http_error, 405: _http_error, Exception: _http_error}

@@ -76,6 +76,7 @@ class TxnDoc:
     account_id: int | None = None
     ar_account_id: int | None = None
     undeposited: bool = False
+    voided: bool = False
     lines: list[Line] = field(default_factory=list)
     applies: list[Application] = field(default_factory=list)
 
@@ -84,7 +85,11 @@ class TxnDoc:
         return self.total - self.consumed
 
 
-def status_for(doc_type: str, total: float, consumed: float, current: str | None) -> str | None:
+def status_for(
+    doc_type: str, total: float, consumed: float, current: str | None, *, voided: bool = False
+) -> str | None:
+    if voided:
+        return "V" if doc_type in ("CustInvc", "CustRfnd") else current
     if doc_type == "CustInvc":
         return "B" if consumed >= total and total > 0 else "A"
     if doc_type == "CustCred":
@@ -154,7 +159,7 @@ def base_amount(store: Store, doc: TxnDoc, amount: float) -> float:
 
 def persist(store: Store, doc: TxnDoc) -> None:
     """Insert every row for `doc` (call `erase` first when rewriting one)."""
-    doc.status = status_for(doc.type, doc.total, doc.consumed, doc.status)
+    doc.status = status_for(doc.type, doc.total, doc.consumed, doc.status, voided=doc.voided)
     is_invoice = doc.type == "CustInvc"
     uses_credit = doc.type in ("CustPymt", "CustCred")
     posting = _posting(store, doc)
@@ -185,7 +190,7 @@ def persist(store: Store, doc: TxnDoc) -> None:
             "startdate": ns_date(doc.start_date) if doc.start_date else None,
             "enddate": ns_date(doc.end_date) if doc.end_date else None,
             "posting": flag(doc.status != "A" or doc.type not in ("Journal", "CustPymt")),
-            "voided": "F",
+            "voided": flag(doc.voided),
             "createddate": doc.created,
             "lastmodifieddate": doc.modified,
             "ns_account": doc.account_id,
@@ -279,6 +284,7 @@ def load(store: Store, doc_id: int, *, doc_type: str | None = None) -> TxnDoc:
         account_id=row["ns_account"],
         ar_account_id=row["ns_aracct"],
         undeposited=row["ns_undepfunds"] == "T",
+        voided=row["voided"] == "T",
     )
     for line in store.db.execute(
         'SELECT * FROM transactionline WHERE "transaction" = ? ORDER BY id', (doc_id,)

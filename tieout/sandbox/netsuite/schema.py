@@ -215,6 +215,7 @@ DISPLAY_COLUMN: dict[str, str] = {
 STATUS_NAMES: dict[tuple[str, str], str] = {
     ("CustInvc", "A"): "Open",
     ("CustInvc", "B"): "Paid In Full",
+    ("CustInvc", "V"): "Voided",
     ("CustPymt", "A"): "Unapproved Payment",
     ("CustPymt", "B"): "Not Deposited",
     ("CustPymt", "C"): "Deposited",

@@ -95,6 +95,8 @@ class Transactions(Documents):
             deposited_total: float | None = None
             if existing_id is not None:
                 old = ledger.load(self, existing_id, doc_type=doc.type)
+                if old.voided:
+                    raise invalid_content("A voided transaction cannot be changed.")
                 own = sum(application.amount for application in old.applies) if doc.type != "Deposit" else 0
                 consumed_by_others = old.consumed - own
                 if consumed_by_others and (doc.entity_id, doc.currency_id) != (
@@ -237,6 +239,34 @@ class Transactions(Documents):
         with self.lock:
             doc, applies = self.build_transaction(doc_type, fields)
             return self._save(doc, applies)
+
+    def void_transaction(self, doc_id: int, doc_type: str) -> dict[str, Any]:
+        """Void in place, as NetSuite's direct void does (SuiteScript `transaction.void`).
+
+        The document stays, with status Voided (invoices and refunds), `voided` set, its total and
+        every line set to zero and its memo `VOID`; what it was applied to is freed. A document
+        others are applied to (an invoice with a payment) is refused until they are unapplied.
+        Voiding a voided document changes nothing, so a repeated request is harmless.
+        """
+        with self._atomic():
+            doc = ledger.load(self, doc_id, doc_type=doc_type)
+            if not doc.voided:
+                if ledger.linked_from(self, doc_id):
+                    raise invalid_content(
+                        "This transaction cannot be voided because other transactions are applied to it."
+                    )
+                doc.modified = self.now_text()
+                ledger.unlink_all(self, doc)
+                ledger.erase(self, doc_id)
+                doc.voided, doc.memo, doc.applies = True, "VOID", []
+                doc.total, doc.consumed = 0.0, 0.0
+                doc.tax_total = None if doc.tax_total is None else 0.0
+                for line in doc.lines:
+                    line.amount = 0.0
+                ledger.persist(self, doc)
+            from tieout.sandbox.netsuite.render import render_transaction
+
+            return render_transaction(self, doc)
 
     def delete_transaction(self, doc_id: int, doc_type: str) -> None:
         with self._atomic():
