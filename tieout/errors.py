@@ -18,6 +18,7 @@ try again) and per-record (file the record in the exception queue and go on)::
     ├── RunLockedError              another run of the same job holds the lock
     │   └── JobLocked               a scheduled job's lock (or the leader lease) is held elsewhere
     ├── RunInterrupted              a shutdown was requested; the run stopped at a page boundary
+    ├── WebhookRejected             a webhook delivery is forged, stale, oversized or malformed
     ├── RecordError                 one record is bad; the run goes on (per-record)
     │   ├── MappingError            a vendor payload cannot become a canonical record
     │   └── PushRejected            a target refused one record (validation, duplicate, closed period)
@@ -114,6 +115,14 @@ class JobLocked(RunLockedError):
 
 class RunInterrupted(TieoutError):
     """A shutdown was requested; the run committed its last page and stopped."""
+
+
+class WebhookRejected(TieoutError):
+    """A webhook delivery was refused; `reason` is forged, stale, oversized or malformed."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}")
 
 
 class RecordError(TieoutError):

@@ -59,6 +59,13 @@ RUN_DURATION = Histogram(
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, float("inf")),
     registry=None,
 )
+WEBHOOK_DELIVERIES = Counter(
+    "tieout_webhook_deliveries",
+    "Webhook deliveries by source and outcome (processed, ignored, duplicate, failed, forged, stale, "
+    "oversized, malformed, unconfigured).",
+    ["source", "outcome"],
+    registry=None,
+)
 _PROCESS_METRICS: tuple[Collector, ...] = (
     RECORDS_PULLED,
     RECORDS_PUSHED,
@@ -66,6 +73,7 @@ _PROCESS_METRICS: tuple[Collector, ...] = (
     API_CALLS,
     API_RATE_LIMITED,
     RUN_DURATION,
+    WEBHOOK_DELIVERIES,
 )
 
 
@@ -89,6 +97,10 @@ def record_api_calls(system: str, calls: int) -> None:
 
 def record_run(job: str, status: str, started_at: datetime, finished_at: datetime) -> None:
     RUN_DURATION.labels(job, status).observe(max(0.0, (finished_at - started_at).total_seconds()))
+
+
+def record_webhook(source: str, outcome: str) -> None:
+    WEBHOOK_DELIVERIES.labels(source, outcome).inc()
 
 
 def _count_rate_limited(error: errors.RateLimited) -> None:

@@ -2,6 +2,7 @@
 
 A delivery whose event is already claimed is a replay and is not processed again; one whose
 earlier processing failed may be claimed again, because the sender retries until it gets a 2xx.
+An event that names nothing tieout syncs is marked ignored.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tieout.store.schema import webhook_events
 
-WEBHOOK_STATUSES = ("received", "processed", "failed")
+WEBHOOK_STATUSES = ("received", "processed", "ignored", "failed")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,72 @@
+"""End to end: the Stripe emulator's own signed deliveries, to the webhook app under uvicorn, resync the record.
+
+A customer renamed in the emulator emits `customer.updated`; the emulator POSTs it, signed with
+the endpoint secret, to tieout's webhook endpoint; tieout verifies it, resyncs that one customer
+through the real ResyncService (trigger "webhook") and the store holds the new name, without a
+scheduled sync having run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from tieout.config import load_config
+from tieout.config_sections import WebhooksConfig
+from tieout.runner import SyncService
+from tieout.sandbox.config_writer import write_sandbox_config
+from tieout.sandbox.runtime import Sandbox, SandboxOptions
+from tieout.sandbox.scenario.generate import generate
+from tieout.sandbox.server import EmulatorServer
+from tieout.store import Store
+from tieout.webhooks.app import create_webhook_app
+
+SECRET = "whsec_sandbox_e2e_5c2d"
+
+
+def wait_for_event(store: Store, deliveries: int, seconds: float = 60) -> None:
+    """Until the store has settled `deliveries` events (the emulator delivers from its own thread)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with store.transaction() as tx:
+            events = tx.list_webhook_events()
+        if len([event for event in events if event.status != "received"]) >= deliveries:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {deliveries} webhook events were settled within {seconds} s")
+
+
+def test_a_customer_renamed_in_stripe_reaches_the_store_through_its_webhook(tmp_path: Path) -> None:
+    sandbox = Sandbox(SandboxOptions(workdir=tmp_path, seed=11)).start()
+    try:
+        answer_key = generate(sandbox, seed=11, scale=5)
+        config_path = write_sandbox_config(sandbox.describe(), tmp_path, value_maps=answer_key["value_maps"])
+        config = dataclasses.replace(
+            load_config(config_path), webhooks=WebhooksConfig(stripe_signing_secret=SecretStr(SECRET))
+        )
+        store = Store.open(config.store_url)
+        sync = SyncService(config, store)
+        assert sync.sync_stream("stripe", "customers").status == "succeeded"
+        sync.close()
+        customer_id = sorted(sandbox.stripe.tables["customer"].records)[0]
+        with EmulatorServer(create_webhook_app(config, store), name="webhooks") as server:
+            sandbox.stripe.create_webhook_endpoint(
+                f"{server.base_url}/webhooks/stripe", enabled_events=["customer.updated"], secret=SECRET
+            )
+            sandbox.stripe.update_customer(customer_id, {"name": "Renamed Through A Webhook Ltd"})
+            wait_for_event(store, 1)
+        with store.transaction() as tx:
+            [event] = tx.list_webhook_events()
+            raw = tx.get_raw("stripe", "customers", customer_id)
+            resyncs = tx.list_runs(job="resync:stripe:customers")
+        store.close()
+    finally:
+        sandbox.stripe.close()
+        sandbox.stop()
+    assert event.status == "processed" and event.event_type == "customer.updated", event.error
+    assert raw is not None and raw.payload["name"] == "Renamed Through A Webhook Ltd"
+    assert [(run.trigger, run.status, run.pulled) for run in resyncs] == [("webhook", "succeeded", 1)]
+    assert [delivery.status_code for delivery in sandbox.stripe.webhooks.deliveries] == [200]
