@@ -37,6 +37,7 @@ from tieout.cli_resync import resync as resync_command
 from tieout.cli_runs import runs_app
 from tieout.cli_runs import status as status_command
 from tieout.cli_scheduler import scheduler_app
+from tieout.cli_web import users_app, web
 from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.connectors.registry import installed_connectors
 from tieout.errors import ConfigError, TieoutError
@@ -64,6 +65,8 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(exceptions_app, name="exceptions")
 app.add_typer(report_app, name="report")
+app.add_typer(users_app, name="users")
+app.command("web")(web)
 app.command("resync")(resync_command)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(scheduler_app, name="scheduler")

@@ -23,6 +23,7 @@ from tieout.store.queue import AuditEvent, ExceptionQuery, QueueOps, StoredExcep
 from tieout.store.records import RecordOps, StoredRaw
 from tieout.store.snapshots import SnapshotOps
 from tieout.store.state import CursorState, RunRecord, StateOps
+from tieout.store.users import StoredSession, StoredUser, UserOps
 from tieout.store.webhooks import WebhookEvent, WebhookOps
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "StoreTransaction",
     "StoredException",
     "StoredRaw",
+    "StoredSession",
+    "StoredUser",
     "WebhookEvent",
 ]
 
@@ -46,6 +49,7 @@ class StoreTransaction(
     QueueOps,
     AlertOps,
     WebhookOps,
+    UserOps,
     LockOps,
     SnapshotOps,
 ):

@@ -9,7 +9,7 @@ the database refuses to update or delete audit events.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from tieout.store.schema import exception_events, exceptions
 
 OPEN_STATUSES = ("open", "in_progress")
 EXCEPTION_STATUSES = ("open", "in_progress", "resolved", "ignored")
+SORTS = ("amount", "age", "newest", "id")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class ExceptionQuery:
     subsidiary_id: str | None = None
     currency: str | None = None
     first_seen_before: datetime | None = None
+    first_seen_after: datetime | None = None
+    customer_ref: str | None = None
+    unassigned: bool = False
     sort: str = "amount"
     limit: int = 100
     offset: int = 0
@@ -87,8 +91,14 @@ class ExceptionQuery:
             conditions.append(exceptions.c.currency == self.currency.upper())
         if self.first_seen_before is not None:
             conditions.append(exceptions.c.first_seen_at < self.first_seen_before)
-        if self.sort not in ("amount", "age", "id"):
-            raise ValueError(f"sort by amount, age or id, not {self.sort!r}")
+        if self.first_seen_after is not None:
+            conditions.append(exceptions.c.first_seen_at >= self.first_seen_after)
+        if self.customer_ref is not None:
+            conditions.append(exceptions.c.customer_ref == self.customer_ref)
+        if self.unassigned:
+            conditions.append(exceptions.c.assignee.is_(None))
+        if self.sort not in SORTS:
+            raise ValueError(f"sort by {', '.join(SORTS)}, not {self.sort!r}")
         return conditions
 
 
@@ -295,12 +305,33 @@ class QueueOps:
         order = {
             "amount": (exceptions.c.amount_at_risk_minor.desc(), exceptions.c.exception_id),
             "age": (exceptions.c.first_seen_at, exceptions.c.exception_id),
+            "newest": (exceptions.c.first_seen_at.desc(), exceptions.c.exception_id.desc()),
             "id": (exceptions.c.exception_id,),
         }[query.sort]
         rows = self.connection.execute(
             select(exceptions).where(*conditions).order_by(*order).limit(query.limit).offset(query.offset)
         )
         return [_stored(row) for row in rows], int(total)
+
+    def count_matching_by_rule(self, query: ExceptionQuery) -> dict[str, int]:
+        """How many exceptions match the query's filters, per rule (the rule filter itself aside)."""
+        conditions = replace(query, rule_codes=()).conditions()
+        rows = self.connection.execute(
+            select(exceptions.c.rule_code, func.count()).where(*conditions).group_by(exceptions.c.rule_code)
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    def exception_facets(self) -> dict[str, list[str]]:
+        """The values the queue can be filtered by: assignees, subsidiaries and currencies in use."""
+        facets: dict[str, list[str]] = {}
+        for name, column in (
+            ("assignee", exceptions.c.assignee),
+            ("subsidiary_id", exceptions.c.subsidiary_id),
+            ("currency", exceptions.c.currency),
+        ):
+            rows = self.connection.execute(select(column).where(column.is_not(None)).distinct())
+            facets[name] = sorted(str(row[0]) for row in rows)
+        return facets
 
     def count_by_rule(self, statuses: Sequence[str] = OPEN_STATUSES) -> dict[str, int]:
         rows = self.connection.execute(

@@ -143,6 +143,15 @@ class RecordOps:
         ).first()
         return None if row is None else decode_canonical(row.kind, row.payload)
 
+    def record_streams(self, record_ids: Sequence[str]) -> dict[str, str]:
+        """The stream each of these canonical records was pulled from (for links into its system)."""
+        rows = self.connection.execute(
+            select(canonical_records.c.record_id, canonical_records.c.source_stream).where(
+                canonical_records.c.record_id.in_(list(record_ids))
+            )
+        )
+        return {row.record_id: row.source_stream for row in rows}
+
     def iter_canonical(self, kind: str, system: str | None = None) -> Iterator[CanonicalRecord]:
         query = select(canonical_records.c.kind, canonical_records.c.payload).where(
             canonical_records.c.kind == kind
