@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from fakeledger import TOKEN, LedgerlyState, running_ledgerly, seed_invoices
@@ -263,7 +265,7 @@ def test_of_two_schedulers_one_leads_and_the_other_takes_over_when_it_dies(
     assert code == 0, stderr
 
 
-def test_a_failed_scheduled_run_is_alerted_once_through_the_webhook(
+def test_a_failed_scheduled_run_is_alerted_once_and_counted_in_the_metrics(
     store_url: str,
     store: Store,
     tmp_path: Path,
@@ -271,12 +273,19 @@ def test_a_failed_scheduled_run_is_alerted_once_through_the_webhook(
     schedulers: list[Scheduler],
 ) -> None:
     hook_url, payloads = alert_inbox
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     config = write_config(tmp_path, store_url, extra="alerts:\n  webhook_url: ${ALERT_WEBHOOK_URL}\n")
+    config.write_text(config.read_text().replace("metrics:\n  enabled: false", f"metrics:\n  port: {port}"))
     # Nothing listens on port 9: every scheduled pull fails.
     scheduler = Scheduler(config, "http://127.0.0.1:9", ALERT_WEBHOOK_URL=hook_url)
     schedulers.append(scheduler)
     wait_for(lambda: payloads, what=f"an alert: {scheduler.output()}")
     wait_for(lambda: len(runs_of(store)) >= 3, what="more failed runs")
+    # The scheduler serves its metrics on its own port while it runs.
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert f'job="{JOB}"' in metrics and "tieout_run_duration_seconds" in metrics
     code, stderr = scheduler.terminate()
     assert code == 0, stderr
     failed = [run for run in runs_of(store) if run.status == "failed"]

@@ -54,6 +54,15 @@ schedule:
     ar_snapshot:
       run: ar_snapshot
       cron: "0 2 * * *"
+    push_invoices:
+      run: flow:invoices_to_netsuite
+      every: 1h
+    misspelt_flow:
+      run: flow:invoices_to_netsuit
+      every: 1h
+    unknown_system:
+      run: pull:nosuch
+      every: 1h
 """
     )
     return load_config(path)
@@ -192,3 +201,22 @@ def test_the_in_process_executor_runs_jobs_until_shut_down(config: TieoutConfig,
     with store.transaction() as tx:
         [run] = tx.list_runs(job="ar_snapshot")
     assert run.trigger == "manual"
+
+
+def test_a_flow_job_runs_only_its_flow_and_pulls_nothing(config: TieoutConfig, store: Store) -> None:
+    outcome = run_job(config, store, "push_invoices")
+    # NetSuite is not configured here, so the flow has nowhere to push: done, nothing pulled.
+    assert (outcome.status, outcome.detail) == ("succeeded", "0 pulled, 0 pushed")
+    with store.transaction() as tx:
+        assert tx.list_runs() == []
+
+
+def test_a_job_naming_an_unknown_flow_or_system_fails_saying_which(
+    config: TieoutConfig, store: Store
+) -> None:
+    flow = run_job(config, store, "misspelt_flow")
+    assert flow.status == "failed"
+    assert "schedule.jobs.misspelt_flow.run: no flow 'invoices_to_netsuit'" in (flow.error or "")
+    assert "invoices_to_netsuite" in (flow.error or "")
+    system = run_job(config, store, "unknown_system")
+    assert system.status == "failed" and "systems.nosuch: no such system" in (system.error or "")

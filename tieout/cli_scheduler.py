@@ -65,7 +65,13 @@ def run(
         config = load_config(state.config_path)
         configure_logging(config)
         store = Store.open(config.store_url)
-        metrics = None if no_metrics else start_metrics_server(config.metrics, store)
+        metrics = None
+        if not no_metrics:
+            try:
+                metrics = start_metrics_server(config.metrics, store)
+            except OSError as exc:
+                # A standby scheduler on the leader's host finds the port taken; it still stands by.
+                log.warning("not serving metrics on %s:%s: %s", config.metrics.host, config.metrics.port, exc)
         alerts = AlertService(config, store)
 
         def send_alerts(_outcome: JobOutcome) -> None:

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 
 from tieout.config import TieoutConfig
 from tieout.connectors.http import redact
-from tieout.errors import JobLocked, TieoutError
+from tieout.errors import ConfigError, ConfigProblem, JobLocked, TieoutError
+from tieout.flows.definitions import FLOWS
 from tieout.reconcile.engine import Reconciler
 from tieout.runner import SyncService
 from tieout.scheduler.ar_snapshot import take_ar_snapshot
@@ -113,6 +114,18 @@ def _sync(
 ) -> None:
     """sync, pull:<system> and flow:<name>: the runner keeps a run record per stream and per flow."""
     kind, _, name = outcome.target.partition(":")
+    if kind == "flow" and name not in {flow.name for flow in FLOWS}:
+        known = ", ".join(sorted(flow.name for flow in FLOWS))
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(config.path),
+                    None,
+                    f"schedule.jobs.{outcome.job}.run",
+                    f"no flow {name!r} (flows: {known})",
+                )
+            ]
+        )
     service = SyncService(config, store, stop_event=stop, clock=clock)
     flows_stopped = False
     try:
