@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from fakeledger import TOKEN
+from typer.testing import CliRunner
 
+from tieout.cli import app
 from tieout.config import TieoutConfig, load_config
 from tieout.model import Invoice, InvoiceStatus, Payment
 from tieout.money import Money
@@ -17,7 +20,7 @@ from tieout.reconcile.ar import GroupBy, build_report
 from tieout.scheduler.ar_snapshot import take_ar_snapshot
 from tieout.scheduler.executor import InProcessExecutor
 from tieout.scheduler.jobs import lock_name, run_job
-from tieout.scheduler.locks import job_lock
+from tieout.scheduler.locks import LeaderLease, job_lock
 from tieout.store import Store
 
 AS_OF = date(2026, 3, 31)
@@ -220,3 +223,21 @@ def test_a_job_naming_an_unknown_flow_or_system_fails_saying_which(
     assert "invoices_to_netsuite" in (flow.error or "")
     system = run_job(config, store, "unknown_system")
     assert system.status == "failed" and "systems.nosuch: no such system" in (system.error or "")
+
+
+def test_scheduler_show_names_the_leader_the_jobs_and_what_runs(config: TieoutConfig, store: Store) -> None:
+    leader = LeaderLease(store, lease_seconds=60, holder="host-a:1:lead")
+    assert leader.try_acquire()
+    runner = CliRunner()
+    with job_lock(store, lock_name("reconcile"), lease_seconds=60) as held:
+        result = runner.invoke(app, ["--config", str(config.path), "scheduler", "show", "--json"])
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["leader"] == "host-a:1:lead"
+    assert [(lock["name"], lock["holder"]) for lock in shown["locks"]] == [("job:reconcile", held.holder)]
+    jobs = {job["job"]: job for job in shown["jobs"]}
+    assert jobs["pull"]["then"] == ["reconcile"] and jobs["pull"]["trigger"] == "interval[0:05:00]"
+    assert jobs["ar_snapshot"]["trigger"].startswith("cron[")
+    leader.release()
+    result = runner.invoke(app, ["--config", str(config.path), "scheduler", "show"])
+    assert result.exit_code == 0 and "leader: none" in result.stdout
