@@ -196,9 +196,20 @@ def void_in_billing(store: Store, native_id: str, subtotal: str) -> None:
         tx.upsert_canonical([(voided, "seeded")], stored_at=datetime(2024, 3, 7, tzinfo=UTC))
 
 
+def pushed_then_voided(store: Store, account: Account, native_id: str, subtotal: str) -> SyncService:
+    """The billing invoices pushed to NetSuite (m-1 then paid there), then one of them voided in billing."""
+    service = service_for(store, account, mode=Mode.SYNC)
+    service.sync_stream("netsuite", "customers")
+    seed_billing(store)
+    service.run_flows()
+    void_in_billing(store, native_id, subtotal)
+    return service
+
+
 def netsuite_invoice(account: Account, external_id: str) -> dict[str, object]:
     row = account.state.db.execute(
-        'SELECT id, status, voided, foreigntotal, memo FROM "transaction" WHERE externalid = ?', (external_id,)
+        'SELECT id, status, voided, foreigntotal, memo FROM "transaction" WHERE externalid = ?',
+        (external_id,),
     ).fetchone()
     lines = account.state.db.execute(
         'SELECT foreignamount FROM transactionline WHERE "transaction" = ?', (row["id"],)
@@ -209,11 +220,7 @@ def netsuite_invoice(account: Account, external_id: str) -> dict[str, object]:
 def test_a_billing_invoice_voided_at_the_source_voids_its_netsuite_twin_once(
     store: Store, account: Account
 ) -> None:
-    service = service_for(store, account, mode=Mode.SYNC)
-    service.sync_stream("netsuite", "customers")
-    seed_billing(store)
-    service.run_flows()
-    void_in_billing(store, "m-2", "80.00")
+    service = pushed_then_voided(store, account, "m-2", "80.00")
 
     planned = {result.flow: result for result in service.run_flows(dry_run=True)}["invoices_to_netsuite"]
     [outcome] = planned.outcomes
@@ -225,11 +232,18 @@ def test_a_billing_invoice_voided_at_the_source_voids_its_netsuite_twin_once(
     results = {result.flow: result for result in service.run_flows()}
     assert results["invoices_to_netsuite"].count("updated") == 1
     voided = netsuite_invoice(account, "m-2")
-    assert (voided["status"], voided["voided"], voided["foreigntotal"], voided["memo"]) == ("V", "T", 0, "VOID")
+    assert (voided["status"], voided["voided"], voided["foreigntotal"], voided["memo"]) == (
+        "V",
+        "T",
+        0,
+        "VOID",
+    )
     assert voided["line_amounts"] == {0}
     with store.transaction() as tx:
         [twin] = [
-            record for record in tx.iter_canonical("invoice", "netsuite") if record.links.get("metronome") == "m-2"
+            record
+            for record in tx.iter_canonical("invoice", "netsuite")
+            if record.links.get("metronome") == "m-2"
         ]
     assert twin.status is InvoiceStatus.VOID
 
@@ -241,11 +255,7 @@ def test_a_billing_invoice_voided_at_the_source_voids_its_netsuite_twin_once(
 def test_a_voided_billing_invoice_whose_netsuite_twin_was_paid_is_left_to_the_ar_team(
     store: Store, account: Account
 ) -> None:
-    service = service_for(store, account, mode=Mode.SYNC)
-    service.sync_stream("netsuite", "customers")
-    seed_billing(store)
-    service.run_flows()
-    void_in_billing(store, "m-1", "150.00")
+    service = pushed_then_voided(store, account, "m-1", "150.00")
     results = {result.flow: result for result in service.run_flows()}
     assert not results["invoices_to_netsuite"].outcomes
     [(source, reason)] = results["invoices_to_netsuite"].skipped
