@@ -278,7 +278,7 @@ def test_the_webhook_url_never_reaches_the_logs(store: Store, receiver: Receiver
     config = config_for(store, webhook_url=receiver.url)
     stream = io.StringIO()
     root = logging.getLogger()
-    saved = (root.level, list(root.handlers), logging.getLogger("httpx").level)
+    saved = (root.level, list(root.handlers), logging.getLogger("httpx").level, logging.getLogRecordFactory())
     try:
         configure_logging(LoggingConfig(level="DEBUG"), secrets=config.secret_values, stream=stream)
         receiver.status = 500
@@ -290,6 +290,7 @@ def test_the_webhook_url_never_reaches_the_logs(store: Store, receiver: Receiver
             root.removeHandler(handler)
         root.setLevel(saved[0])
         logging.getLogger("httpx").setLevel(saved[2])
+        logging.setLogRecordFactory(saved[3])
     output = stream.getvalue()
     messages = [json.loads(line)["message"] for line in output.splitlines()]
     assert 'HTTP Request: POST *** "HTTP/1.0 200 OK"' in messages  # httpx logged the request, URL and all
@@ -314,7 +315,14 @@ def test_alerts_check_from_the_command_line(store: Store, receiver: Receiver, tm
     second = runner.invoke(app, ["--config", str(config), "alerts", "check"], env=env)
     assert second.exit_code == 0 and "nothing new to tell" in second.stdout
     receiver.status = 500
-    add_run(store, "r-failed-2", "sync:stripe:invoices", "failed", started_at=datetime.now(UTC), error="boom again")
+    add_run(
+        store,
+        "r-failed-2",
+        "sync:stripe:invoices",
+        "failed",
+        started_at=datetime.now(UTC),
+        error="boom again",
+    )
     third = runner.invoke(app, ["--config", str(config), "alerts", "check"], env=env)
     assert third.exit_code == 1 and "not sent: 1 run failed" in third.stdout
     assert receiver.url not in third.output

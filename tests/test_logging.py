@@ -28,7 +28,11 @@ PLANTED = "planted-Secret-4f1c9e77"
 def captured() -> Iterator[io.StringIO]:
     """Whatever tieout's handler writes; the root logger is put back as it was afterwards."""
     root = logging.getLogger()
-    saved_level, saved_handlers = root.level, list(root.handlers)
+    saved_level, saved_handlers, saved_factory = (
+        root.level,
+        list(root.handlers),
+        logging.getLogRecordFactory(),
+    )
     libraries = {
         name: logging.getLogger(name).level
         for name in ("httpx", "httpcore", "urllib3", "stripe", "metronome", "alembic")
@@ -38,6 +42,7 @@ def captured() -> Iterator[io.StringIO]:
     for handler in [item for item in root.handlers if item not in saved_handlers]:
         root.removeHandler(handler)
     root.setLevel(saved_level)
+    logging.setLogRecordFactory(saved_factory)
     for name, level in libraries.items():
         logging.getLogger(name).setLevel(level)
 
@@ -142,3 +147,13 @@ def test_a_debug_sync_on_the_sandbox_logs_no_secret(captured: io.StringIO, tmp_p
     run_ids = {result.run_id for result in results}
     assert {entry["run_id"] for entry in entries if "run_id" in entry} == run_ids
     assert any(entry["message"] == "request with token=***" for entry in entries)
+
+
+def test_other_handlers_never_see_a_secret_either(
+    captured: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    configure_logging(LoggingConfig(level="INFO"), secrets=[PLANTED], stream=captured)
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        logging.getLogger("httpx").info("HTTP Request: POST https://hooks.example/%s", PLANTED)
+    assert caplog.messages == ["HTTP Request: POST https://hooks.example/***"]
+    assert PLANTED not in caplog.text

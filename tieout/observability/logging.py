@@ -4,7 +4,8 @@
 the libraries beneath it (httpx, httpcore, requests/urllib3, the vendor SDKs) all pass through
 the same redaction. The redacting filter removes every secret value the configuration knows of
 (`config.secret_values`) and anything shaped like a credential (API keys, bearer tokens, passwords
-in URLs and query strings), from the message, its arguments and any traceback.
+in URLs and query strings), from the message, its arguments, extras and any traceback; records
+are also scrubbed as they are created, so no other handler sees a secret either.
 
 Every record carries the run id and job of the run its thread is working for (see
 `tieout.observability.runs`), whichever library logged it.
@@ -144,6 +145,22 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+_PLAIN_RECORD_FACTORY = logging.getLogRecordFactory()
+
+
+def _redact_at_creation(redactor: RedactingFilter) -> None:
+    """Scrub every record as it is made, so other handlers (a test's capture, a syslog handler
+    added later) never hold a secret either; `extra` fields, set after creation, are scrubbed by
+    the handler's filter."""
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = _PLAIN_RECORD_FACTORY(*args, **kwargs)
+        redactor.filter(record)
+        return record
+
+    logging.setLogRecordFactory(make)
+
+
 def configure_logging(
     config: TieoutConfig | LoggingConfig,
     *,
@@ -156,7 +173,9 @@ def configure_logging(
     handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
     handler.name = _HANDLER_NAME
     handler.addFilter(RunContextFilter())
-    handler.addFilter(RedactingFilter(known))
+    redactor = RedactingFilter(known)
+    handler.addFilter(redactor)
+    _redact_at_creation(redactor)
     handler.setFormatter(JsonFormatter() if settings.format is LogFormat.JSON else TextFormatter())
     root = logging.getLogger()
     for existing in [item for item in root.handlers if item.name == _HANDLER_NAME]:
