@@ -14,8 +14,9 @@ from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.mappings.context import FieldMappings
 from tieout.model import Customer, Invoice, InvoiceLine, InvoiceStatus, Payment, PaymentApplication
 from tieout.money import Money
+from tieout.reconcile.engine import Reconciler
 from tieout.runner import SyncService
-from tieout.store import Store
+from tieout.store import ExceptionQuery, Store
 
 ACME = "001A000001AcmeAAA"
 
@@ -206,6 +207,14 @@ def pushed_then_voided(store: Store, account: Account, native_id: str, subtotal:
     return service
 
 
+def open_exceptions_naming(store: Store, record_ids: list[str]) -> list[str]:
+    """The rules of the open exceptions a reconcile files about any of these records."""
+    Reconciler(store).run()
+    with store.transaction() as tx:
+        found, _ = tx.query_exceptions(ExceptionQuery(limit=1000))
+    return [item.rule_code for item in found if set(item.record_ids) & set(record_ids)]
+
+
 def netsuite_invoice(account: Account, external_id: str) -> dict[str, object]:
     row = account.state.db.execute(
         'SELECT id, status, voided, foreigntotal, memo FROM "transaction" WHERE externalid = ?',
@@ -250,6 +259,7 @@ def test_a_billing_invoice_voided_at_the_source_voids_its_netsuite_twin_once(
     again = {result.flow: result for result in service.run_flows()}
     assert not again["invoices_to_netsuite"].outcomes
     assert len(netsuite_documents(account, "CustInvc")) == 2
+    assert open_exceptions_naming(store, ["metronome:invoice:m-2", twin.record_id]) == []
 
 
 def test_a_voided_billing_invoice_whose_netsuite_twin_was_paid_is_left_to_the_ar_team(
