@@ -193,3 +193,27 @@ def test_a_store_that_cannot_be_read_reports_store_up_zero(tmp_path: Path) -> No
 
 def test_metrics_can_be_switched_off(store: Store) -> None:
     assert start_metrics_server(MetricsConfig(enabled=False), store) is None
+
+
+def test_the_calls_of_a_run_that_fails_before_its_first_page_are_counted(
+    store: Store, server: MetricsServer
+) -> None:
+    ledgerly = LedgerlyState()
+    seed_invoices(ledgerly, 10, start=datetime(2026, 1, 1, tzinfo=UTC))
+    ledgerly.fail_next(401)
+    before = scrape(server)
+    with running_ledgerly(ledgerly) as url:
+        service = SyncService(ledgerly_config(store), store, connectors={"ledgerly": connector_for(url)})
+        result = service.sync_stream("ledgerly", "invoices")
+        service.close()
+    after = scrape(server)
+    assert result.status == "failed" and result.pages == 0
+    assert (
+        value(after, "tieout_api_calls_total", system="ledgerly")
+        - value(before, "tieout_api_calls_total", system="ledgerly")
+        == 1
+    )
+    failed_runs = ("tieout_run_duration_seconds_count", {"job": "sync:ledgerly:invoices", "status": "failed"})
+    assert (
+        value(after, failed_runs[0], **failed_runs[1]) - value(before, failed_runs[0], **failed_runs[1]) == 1
+    )

@@ -270,6 +270,8 @@ class SyncService:
                 result, "failed", f"{type(exc).__name__}: {redact(str(exc), self.config.secret_values)}"
             )
             raise
+        # Calls after the last page: the one that found nothing more, or the attempts of a failure.
+        metrics.record_api_calls(system, connector.api_calls - calls_seen)
         result.watermark = newest
         self._finish(result, result.status, result.error)
         return result
