@@ -8,7 +8,11 @@ prints:
 - a full reconcile's wall time and peak memory (targets: <= 10 s, <= 1.5 GB);
 - a re-reconcile after `--change` of the invoices changed (target <= 2 s, work proportional to
   the change), with how many records it re-read;
-- recall and precision of the queue against the planted defects, after each.
+- recall and precision of the queue against the planted defects, after each;
+- on the same data exported to Parquet (from the columnar projection), the invoice comparison
+  done by a plain DuckDB full outer join (three systems, plus payments) and by datacompy's
+  pandas and polars backends (billing against NetSuite), and the ratios of tieout's figures to
+  theirs. The baselines only compare; tieout also files, resolves and explains.
 
 Each reconcile runs in a child process so its peak memory (max RSS) is its own. The machine is
 shared: run it alone for figures to quote. `--invoices 20000` finishes in about a minute.
@@ -27,16 +31,21 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tieout.reconcile.engine import Reconciler
+import datacompy
+import duckdb
+import pandas  # type: ignore[import-untyped]
+import polars
+
+from tieout.reconcile.engine import ENGINES, Reconciler
 from tieout.reconcile.synthetic import DEFECT_KINDS, Ledger, change, generate
 from tieout.store import Store
 
 
-def _step(url: str) -> None:
+def _step(url: str, engine: str) -> None:
     """In the child: one reconcile, its figures as JSON on stdout."""
     store = Store.open(url)
     started = time.perf_counter()
-    result = Reconciler(store).run()
+    result = Reconciler(store, engine=engine).run()
     seconds = time.perf_counter() - started
     with store.transaction() as tx:
         queue = {
@@ -46,8 +55,8 @@ def _step(url: str) -> None:
     print(json.dumps({"seconds": seconds, "result": result.as_dict(), "queue": queue}))
 
 
-def _measure(url: str) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--step", url]
+def _measure(url: str, engine: str) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--step", url, "--engine", engine]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     output = child.stdout.read()
@@ -79,7 +88,8 @@ def _report(label: str, figures: dict[str, Any]) -> None:
     print(
         f"{label}: {figures['seconds']:.2f} s, peak {figures['max_rss_mb']:,.0f} MB; "
         f"{sum(result['found'].values()):,} mismatches, {result['opened']:,} opened, "
-        f"{result['resolved']:,} resolved"
+        f"{result['resolved']:,} resolved; {result['projected']:,} records projected, "
+        f"{result['records_read']:,} decoded"
     )
 
 
@@ -91,10 +101,11 @@ def main() -> None:
         "--change", type=float, default=0.01, help="share of invoices changed before the re-run"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--engine", choices=ENGINES, default="columnar", help="rows: the reference engine")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
-        _step(args.step)
+        _step(args.step, args.engine)
         return
     workdir = Path(tempfile.mkdtemp(prefix="tieout-bench-reconcile-"))
     url = f"sqlite:///{workdir / 'state.db'}"
@@ -108,8 +119,10 @@ def main() -> None:
         + ", ".join(f"{count:,} {name}s" for name, count in sorted(ledger.counts.items()))
     )
     print(f"planted {len(ledger.expected):,} defects ({args.defect_rate:.2%} of invoices per kind)")
-    full = _measure(url)
-    _report("full reconcile", full)
+    if args.engine == "columnar":
+        _report("first reconcile (projects every record into the columnar cache)", _measure(url, args.engine))
+    full = _measure(url, args.engine)
+    _report("full reconcile (every rule over every record)", full)
     _score("full reconcile", ledger, full["queue"])
     store = Store.open(url)
     written = change(store, ledger, args.change)
@@ -117,9 +130,88 @@ def main() -> None:
     print(
         f"changed {written:,} records ({args.change:.0%} of invoices, plus the planted total differences fixed)"
     )
-    again = _measure(url)
+    again = _measure(url, args.engine)
     _report("re-reconcile after the change", again)
     _score("re-reconcile", ledger, again["queue"])
+    if args.engine == "columnar":
+        _baselines(workdir, full["seconds"], again["seconds"])
+
+
+def _export(workdir: Path) -> dict[str, Path]:
+    """Invoices per system and payments per system from the projection, amounts in thousandths."""
+    facts = duckdb.connect(str(workdir / "state.db.reconcile.duckdb"), read_only=True)
+    files = {}
+    key = {"metronome": "native_id", "stripe": "link_metronome", "netsuite": "link_metronome"}
+    for system, column in key.items():
+        files[f"invoices_{system}"] = workdir / f"invoices_{system}.parquet"
+        facts.execute(
+            f"COPY (SELECT coalesce({column}, native_id) AS key, currency, CAST(subtotal * 1000 AS BIGINT) AS subtotal,"
+            f" CAST(tax * 1000 AS BIGINT) AS tax, CAST(total * 1000 AS BIGINT) AS total FROM facts"
+            f" WHERE kind = 'invoice' AND system = '{system}') TO '{files[f'invoices_{system}']}' (FORMAT parquet)"
+        )
+    for system, column in (("stripe", "native_id"), ("netsuite", "link_stripe")):
+        files[f"payments_{system}"] = workdir / f"payments_{system}.parquet"
+        facts.execute(
+            f"COPY (SELECT coalesce({column}, native_id) AS key, currency, CAST(total * 1000 AS BIGINT) AS amount"
+            f" FROM facts WHERE kind = 'payment' AND system = '{system}')"
+            f" TO '{files[f'payments_{system}']}' (FORMAT parquet)"
+        )
+    facts.close()
+    return files
+
+
+def _duckdb_baseline(files: dict[str, Path]) -> tuple[float, int]:
+    started = time.perf_counter()
+    db = duckdb.connect()
+    m, s, n = (
+        f"read_parquet('{files[f'invoices_{system}']}')" for system in ("metronome", "stripe", "netsuite")
+    )
+    invoices = db.execute(
+        f"SELECT count(*) FROM {m} m FULL OUTER JOIN {s} s ON s.key = m.key FULL OUTER JOIN {n} n ON n.key = m.key"
+        " WHERE m.key IS NULL OR s.key IS NULL OR n.key IS NULL OR s.currency <> m.currency"
+        " OR n.currency <> m.currency OR s.subtotal <> m.subtotal OR n.subtotal <> m.subtotal"
+        " OR s.tax <> n.tax OR s.total <> n.total"
+    ).fetchall()[0][0]
+    stripe, netsuite = (f"read_parquet('{files[f'payments_{system}']}')" for system in ("stripe", "netsuite"))
+    payments = db.execute(
+        f"SELECT count(*) FROM {stripe} c FULL OUTER JOIN {netsuite} p ON p.key = c.key"
+        " WHERE c.key IS NULL OR p.key IS NULL OR c.amount <> p.amount"
+    ).fetchall()[0][0]
+    db.close()
+    return time.perf_counter() - started, int(invoices + payments)
+
+
+def _datacompy_pandas(files: dict[str, Path]) -> tuple[float, int]:
+    started = time.perf_counter()
+    billing = pandas.read_parquet(files["invoices_metronome"])
+    ledger = pandas.read_parquet(files["invoices_netsuite"])
+    compare = datacompy.PandasCompare(billing, ledger, join_columns="key")
+    differing = len(compare.all_mismatch()) + len(compare.df1_unq_rows) + len(compare.df2_unq_rows)
+    return time.perf_counter() - started, differing
+
+
+def _datacompy_polars(files: dict[str, Path]) -> tuple[float, int]:
+    started = time.perf_counter()
+    billing = polars.read_parquet(files["invoices_metronome"])
+    ledger = polars.read_parquet(files["invoices_netsuite"])
+    compare = datacompy.PolarsCompare(billing, ledger, join_columns="key")
+    differing = len(compare.all_mismatch()) + len(compare.df1_unq_rows) + len(compare.df2_unq_rows)
+    return time.perf_counter() - started, differing
+
+
+def _baselines(workdir: Path, full_seconds: float, again_seconds: float) -> None:
+    files = _export(workdir)
+    print("baselines on the same data in Parquet (after the change):")
+    for label, run in (
+        ("DuckDB full outer join, 3 systems + payments", _duckdb_baseline),
+        ("datacompy pandas, billing vs NetSuite", _datacompy_pandas),
+        ("datacompy polars, billing vs NetSuite", _datacompy_polars),
+    ):
+        seconds, differing = run(files)
+        print(
+            f"  {label}: {seconds:.2f} s ({differing:,} rows differ); tieout full reconcile "
+            f"{full_seconds / seconds:.2f}x, re-reconcile {again_seconds / seconds:.2f}x its time"
+        )
 
 
 if __name__ == "__main__":

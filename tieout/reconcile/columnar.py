@@ -1,0 +1,375 @@
+"""The columnar projection reconcile matches on: a narrow typed copy of the canonical records in DuckDB.
+
+The state store stays the system of record. This is a derived cache, caught up from the store's
+change log (`record_changes`, filled by triggers on every canonical record and crosswalk
+write): the first reconcile projects every record, later ones only those written since the
+watermark, so the cost of keeping it current is proportional to the change. It lives in a
+DuckDB file beside a SQLite store, in memory otherwise (rebuilt by each process).
+
+Projection is SQL over the canonical JSON (DuckDB parses it), one row per record in `facts`,
+plus `applications` (payment -> invoice) and `prices` (contract line unit prices). Every record
+belongs to a twin group (`grp`): the record ids of the hub system's copy (billing for
+invoices, Stripe for cash, Salesforce for customers and contracts), merged by union-find
+wherever links or the crosswalk join two groups; a group holds every twin `Snapshot.twins()`
+could find, and perhaps more, never fewer.
+"""
+
+# The SQL here is composed from constant fragments only; values are bound or registered as tables.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import select
+
+from tieout.reconcile.rules.customers import normalize_name
+from tieout.store import Store
+from tieout.store.schema import canonical_records, crosswalk, record_changes
+
+SYSTEMS = ("salesforce", "metronome", "stripe", "netsuite")
+HUB = {"invoice": "metronome", "payment": "stripe", "refund": "stripe", "payout": "stripe"}
+"""The system whose copy names a group; Salesforce for every other kind."""
+CHUNK = 100_000
+POSTGRES_LOOKBACK = 10_000
+"""PostgreSQL hands out sequence numbers before commit, so a late commit can land below the
+watermark; that many entries below it are read again (unchanged ones are skipped by hash)."""
+
+_AMOUNT = '{"amount": "VARCHAR", "currency": "VARCHAR"}'
+_SHAPE = (
+    '{"native_id": "VARCHAR", "customer_id": "VARCHAR", "currency": "VARCHAR", "status": "VARCHAR", '
+    '"number": "VARCHAR", "contract_number": "VARCHAR", "subsidiary_id": "VARCHAR", "contract_id": "VARCHAR", '
+    '"product_id": "VARCHAR", "exchange_rate": "VARCHAR", "period_start": "VARCHAR", "period_end": "VARCHAR", '
+    '"updated_at": "VARCHAR", "legal_name": "VARCHAR", '
+    + ", ".join(f'"{name}": {_AMOUNT}' for name in ("total", "gross", "amount", "balance", "subtotal", "tax"))
+    + f', "amount_paid": {_AMOUNT}, "amount_remaining": {_AMOUNT}, "unapplied": {_AMOUNT}, '
+    + '"links": {'
+    + ", ".join(f'"{system}": "VARCHAR"' for system in SYSTEMS)
+    + "}}"
+)
+"""The fields of the canonical JSON the projection reads, parsed once per record."""
+
+
+def _decimal(path: str, scale: int = 9) -> str:
+    return f"CAST(j.{path} AS DECIMAL(38, {scale}))"
+
+
+def _date_of(path: str, *, last_day: bool = False) -> str:
+    """Usage periods are instants ([start, end) in UTC); other records' periods are plain dates."""
+    instant = f"CAST(rtrim(j.{path}, 'Z') AS TIMESTAMP)" + (" - INTERVAL 1 MICROSECOND" if last_day else "")
+    return f"CASE WHEN s.kind = 'usage' THEN CAST({instant} AS DATE) ELSE TRY_CAST(j.{path} AS DATE) END"
+
+
+_PROJECTION = f"""
+SELECT
+    s.record_id, s.kind, s.system, j.native_id, j.customer_id, j.currency, j.status,
+    coalesce(j.number, j.contract_number) AS number, j.subsidiary_id, j.contract_id, j.product_id,
+    coalesce({_decimal("total.amount")}, {_decimal("gross.amount")}, {_decimal("amount.amount")},
+             {_decimal("balance.amount")}) AS total,
+    {_decimal("subtotal.amount")} AS subtotal, {_decimal("tax.amount")} AS tax,
+    {_decimal("amount_paid.amount")} AS paid, {_decimal("amount_remaining.amount")} AS remaining,
+    {_decimal("unapplied.amount")} AS unapplied, {_decimal("exchange_rate", 12)} AS exchange_rate,
+    {_date_of("period_start")} AS period_start, {_date_of("period_end", last_day=True)} AS period_end,
+    j.updated_at, j.legal_name,
+    {", ".join(f"j.links.{system} AS link_{system}" for system in SYSTEMS)},
+    s.entity_id, s.content_hash, CAST(NULL AS VARCHAR) AS name_key
+FROM (SELECT *, json_transform(payload, '{_SHAPE}') AS j FROM staged WHERE NOT deleted) AS s
+"""
+
+_FACT_COLUMNS = """
+    record_id VARCHAR, kind VARCHAR, system VARCHAR, native_id VARCHAR, customer_id VARCHAR,
+    currency VARCHAR, status VARCHAR, number VARCHAR, subsidiary_id VARCHAR, contract_id VARCHAR,
+    product_id VARCHAR, total DECIMAL(38, 9), subtotal DECIMAL(38, 9), tax DECIMAL(38, 9),
+    paid DECIMAL(38, 9), remaining DECIMAL(38, 9), unapplied DECIMAL(38, 9), exchange_rate DECIMAL(38, 12),
+    period_start DATE, period_end DATE, updated_at VARCHAR, legal_name VARCHAR,
+    link_salesforce VARCHAR, link_metronome VARCHAR, link_stripe VARCHAR, link_netsuite VARCHAR,
+    entity_id VARCHAR, content_hash VARCHAR, name_key VARCHAR, grp VARCHAR
+"""
+
+_STAGED = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("kind", pa.string()),
+        ("system", pa.string()),
+        ("payload", pa.string()),
+        ("content_hash", pa.string()),
+        ("deleted", pa.bool_()),
+        ("entity_id", pa.string()),
+    ]
+)
+
+
+def cache_path_for(store: Store) -> Path | None:
+    """Beside a SQLite file store; None (in memory) for PostgreSQL or an in-memory SQLite."""
+    url = store.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).with_name(Path(url.database).name + ".reconcile.duckdb")
+
+
+class Facts:
+    """The DuckDB projection of one store, and the change-log watermark it is current to."""
+
+    def __init__(self, store: Store, path: Path | None = None) -> None:
+        self.store = store
+        self.db = duckdb.connect(str(path) if path is not None else ":memory:")
+        self.db.execute("SET preserve_insertion_order = false")
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT)")
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS facts ({_FACT_COLUMNS})")
+        self.db.execute("CREATE TABLE IF NOT EXISTS applications (record_id VARCHAR, invoice_id VARCHAR)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS prices (record_id VARCHAR, product_id VARCHAR, "
+            "unit_price DECIMAL(38, 9), currency VARCHAR)"
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def watermark(self) -> int | None:
+        rows = self.db.execute("SELECT value FROM meta WHERE name = 'watermark'").fetchall()
+        return int(rows[0][0]) if rows else None
+
+    def catch_up(self) -> tuple[list[str], int]:
+        """Project what changed since the watermark (everything on first use).
+
+        Returns the record ids whose projection changed (all, after a rebuild) and how many
+        records were read from the store.
+        """
+        with self.store.transaction() as tx:
+            last = tx.connection.execute(
+                select(record_changes.c.seq).order_by(record_changes.c.seq.desc()).limit(1)
+            ).scalar()
+        head = int(last or 0)
+        watermark = self.watermark
+        if watermark is None or head < watermark:
+            return self._rebuild(head)
+        if head == watermark:
+            return [], 0
+        lookback = POSTGRES_LOOKBACK if self.store.dialect == "postgresql" else 0
+        with self.store.transaction() as tx:
+            ids = sorted(
+                {
+                    row[0]
+                    for row in tx.connection.execute(
+                        select(record_changes.c.record_id).where(record_changes.c.seq > watermark - lookback)
+                    )
+                }
+            )
+        changed = self._refresh(ids)
+        self._set_watermark(head)
+        return changed, len(ids)
+
+    def _set_watermark(self, head: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", [head])
+
+    def _rebuild(self, head: int) -> tuple[list[str], int]:
+        for table in ("facts", "applications", "prices"):
+            self.db.execute(f"DELETE FROM {table}")
+        entities = self._entities(None)
+        read = 0
+        with self.store.transaction() as tx:
+            result = tx.connection.execution_options(stream_results=True, yield_per=CHUNK).execute(
+                select(
+                    canonical_records.c.record_id,
+                    canonical_records.c.kind,
+                    canonical_records.c.system,
+                    canonical_records.c.payload,
+                    canonical_records.c.content_hash,
+                    canonical_records.c.deleted,
+                )
+            )
+            for rows in result.partitions(CHUNK):
+                read += len(rows)
+                self._load(rows, entities)
+        self._group(None)
+        self._set_watermark(head)
+        return [row[0] for row in self.db.execute("SELECT record_id FROM facts").fetchall()], read
+
+    def _entities(self, record_ids: Sequence[str] | None) -> dict[str, str]:
+        """Crosswalk entity of each record (of these, or of every record)."""
+        query = select(crosswalk.c.system, crosswalk.c.kind, crosswalk.c.native_id, crosswalk.c.entity_id)
+        found: dict[str, str] = {}
+        with self.store.transaction() as tx:
+            if record_ids is None:
+                rows: list[Any] = list(tx.connection.execute(query))
+            else:
+                rows = []
+                for chunk in _chunks(record_ids, 500):
+                    wanted = [tuple(record_id.split(":", 2)) for record_id in chunk]
+                    systems = {system for system, _, _ in wanted}
+                    natives = {native for _, _, native in wanted}
+                    rows += tx.connection.execute(
+                        query.where(crosswalk.c.system.in_(systems), crosswalk.c.native_id.in_(natives))
+                    ).all()
+        for system, kind, native_id, entity_id in rows:
+            found[f"{system}:{kind}:{native_id}"] = entity_id
+        return found
+
+    def _load(self, rows: Sequence[Any], entities: dict[str, str]) -> None:
+        staged = pa.Table.from_pylist(
+            [
+                {
+                    "record_id": row[0],
+                    "kind": row[1],
+                    "system": row[2],
+                    "payload": row[3],
+                    "content_hash": row[4],
+                    "deleted": bool(row[5]),
+                    "entity_id": entities.get(row[0]),
+                }
+                for row in rows
+            ],
+            schema=_STAGED,
+        )
+        self.db.register("staged", staged)
+        try:
+            self.db.execute(f"INSERT INTO facts SELECT *, NULL AS grp FROM ({_PROJECTION})")
+            self.db.execute(
+                "INSERT INTO applications SELECT record_id, unnest(json_extract_string(payload, "
+                "'$.applications[*].invoice_id')) FROM staged WHERE kind = 'payment' AND NOT deleted"
+            )
+            self.db.execute(
+                "INSERT INTO prices SELECT record_id, json_extract_string(line, '$.product_id'), "
+                "CAST(json_extract_string(line, '$.unit_price.amount') AS DECIMAL(38, 9)), "
+                "json_extract_string(line, '$.unit_price.currency') "
+                "FROM (SELECT record_id, unnest(CAST(json_extract(payload, '$.lines') AS JSON[])) AS line "
+                "FROM staged WHERE kind = 'contract' AND NOT deleted)"
+            )
+        finally:
+            self.db.unregister("staged")
+        names = self.db.execute(
+            "SELECT record_id, legal_name FROM facts WHERE kind = 'customer' AND name_key IS NULL"
+        ).fetchall()
+        if names:
+            keyed = pa.table(
+                {
+                    "record_id": [record_id for record_id, _ in names],
+                    "name_key": [normalize_name(name or "") for _, name in names],
+                }
+            )
+            self.db.register("keyed", keyed)
+            try:
+                self.db.execute(
+                    "UPDATE facts SET name_key = keyed.name_key FROM keyed WHERE facts.record_id = keyed.record_id"
+                )
+            finally:
+                self.db.unregister("keyed")
+
+    def _refresh(self, record_ids: list[str]) -> list[str]:
+        """Re-project these records where their content or crosswalk entity changed."""
+        if not record_ids:
+            return []
+        entities = self._entities(record_ids)
+        with self.store.transaction() as tx:
+            rows: list[Any] = []
+            for chunk in _chunks(record_ids, 500):
+                rows += tx.connection.execute(
+                    select(
+                        canonical_records.c.record_id,
+                        canonical_records.c.kind,
+                        canonical_records.c.system,
+                        canonical_records.c.payload,
+                        canonical_records.c.content_hash,
+                        canonical_records.c.deleted,
+                    ).where(canonical_records.c.record_id.in_(chunk))
+                ).all()
+        known = dict(
+            (
+                (record_id, (content_hash, entity_id))
+                for record_id, content_hash, entity_id in self._facts_of(record_ids)
+            )
+        )
+        changed_rows = [
+            row for row in rows if known.get(row[0]) != (row[4], entities.get(row[0])) or bool(row[5])
+        ]
+        gone = set(record_ids) - {row[0] for row in rows}
+        changed = sorted({row[0] for row in changed_rows} | (gone & set(known)))
+        if not changed:
+            return []
+        ids = pa.table({"record_id": changed})
+        self.db.register("changed_ids", ids)
+        try:
+            for table in ("facts", "applications", "prices"):
+                self.db.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT record_id FROM changed_ids)")
+            self._load(changed_rows, entities)
+            self._group("changed_ids")
+        finally:
+            self.db.unregister("changed_ids")
+        return changed
+
+    def _facts_of(self, record_ids: list[str]) -> Iterator[tuple[str, str, str | None]]:
+        ids = pa.table({"record_id": record_ids})
+        self.db.register("asked", ids)
+        try:
+            yield from self.db.execute(
+                "SELECT record_id, content_hash, entity_id FROM facts WHERE record_id IN (SELECT record_id FROM asked)"
+            ).fetchall()
+        finally:
+            self.db.unregister("asked")
+
+    def _group(self, changed: str | None) -> None:
+        """Give new records their hub key as group, then merge groups a link or the crosswalk joins."""
+        hub = " ".join(f"WHEN kind = '{kind}' THEN '{system}'" for kind, system in HUB.items())
+        links = " ".join(f"WHEN '{system}' THEN link_{system}" for system in SYSTEMS)
+        self.db.execute(
+            f"""
+            UPDATE facts SET grp = CASE
+                WHEN system = hub THEN record_id
+                WHEN hub_link IS NOT NULL THEN hub || ':' || kind || ':' || hub_link
+                ELSE record_id END
+            FROM (SELECT record_id AS id, hub, CASE hub {links} END AS hub_link
+                  FROM (SELECT record_id, CASE {hub} ELSE 'salesforce' END AS hub, * EXCLUDE (record_id)
+                        FROM facts WHERE grp IS NULL)) AS keyed
+            WHERE facts.record_id = keyed.id
+            """
+        )
+        connectors = " UNION ALL ".join(
+            [
+                "SELECT record_id AS connector, grp FROM facts",
+                *(
+                    f"SELECT '{system}:' || kind || ':' || link_{system}, grp FROM facts "
+                    f"WHERE link_{system} IS NOT NULL"
+                    for system in SYSTEMS
+                ),
+                "SELECT 'entity:' || kind || ':' || entity_id, grp FROM facts WHERE entity_id IS NOT NULL",
+            ]
+        )
+        touched = ""
+        if changed is not None:
+            touched = (
+                f"WHERE connector IN (SELECT connector FROM ({connectors}) "
+                f"WHERE grp IN (SELECT grp FROM facts WHERE record_id IN (SELECT record_id FROM {changed})))"
+            )
+        pairs = self.db.execute(
+            f"SELECT connector, list(DISTINCT grp) FROM ({connectors}) {touched} "
+            "GROUP BY connector HAVING count(DISTINCT grp) > 1"
+        ).fetchall()
+        if not pairs:
+            return
+        parent: dict[str, str] = {}
+
+        def root(key: str) -> str:
+            while parent.get(key, key) != key:
+                key = parent[key]
+            return key
+
+        for _, groups in pairs:
+            roots = sorted({root(group) for group in groups})
+            for other in roots[1:]:
+                parent[other] = roots[0]
+        merged = pa.table({"old": list(parent), "new": [root(key) for key in parent]})
+        self.db.register("merged", merged)
+        try:
+            self.db.execute("UPDATE facts SET grp = merged.new FROM merged WHERE facts.grp = merged.old")
+        finally:
+            self.db.unregister("merged")
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,341 @@
+"""Screens: set-based SQL over the columnar projection that says which records each check must see.
+
+A check's findings depend on a few records each: an invoice and its twins, a payment and the
+invoices it pays, a customer's open invoices. A screen selects, set-based in DuckDB, the
+*candidates* (records that are not a clean mirror: a twin missing or not linked directly,
+amounts or currencies that differ, money left unapplied, ...) and closes them over what the
+check reads (their twin groups, the customers named, the invoices a payment pays, the sources
+sharing a fallback key). The check then runs, unchanged, over those records only. Screens are
+conservative: a clean record can be selected (the check finds nothing on it), a record the check
+would report never left out; `tests/test_reconcile_columnar.py` holds them to the full run.
+"""
+
+# The SQL here is composed from constant fragments only; values are bound or registered as tables.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pyarrow as pa
+
+from tieout.money import currency_exponent
+from tieout.reconcile.columnar import Facts
+
+Screen = Callable[[Facts], set[str]]
+
+_BILLABLE = "m.kind = 'invoice' AND m.system = 'metronome' AND m.status IN ('open', 'paid', 'uncollectible') AND m.total > 0"
+_COLLECTED = "('succeeded', 'refunded', 'partially_refunded', 'disputed')"
+
+
+def _ids(facts: Facts, sql: str) -> set[str]:
+    return {row[0] for row in facts.db.execute(sql).fetchall()}
+
+
+def _closed(anchor: str, *, groups: bool = True) -> str:
+    """The anchor records, their whole twin groups, and every customer those records name."""
+    members = (
+        "SELECT f.* FROM facts f WHERE f.grp IN (SELECT grp FROM facts WHERE record_id IN (SELECT record_id FROM anchor))"
+        if groups
+        else "SELECT f.* FROM facts f WHERE f.record_id IN (SELECT record_id FROM anchor)"
+    )
+    return f"""
+        WITH anchor AS ({anchor}), members AS ({members})
+        SELECT record_id FROM members
+        UNION SELECT c.record_id FROM facts c JOIN members m
+            ON c.kind = 'customer' AND c.system = m.system AND c.native_id = m.customer_id
+    """
+
+
+def _unclean_invoices(facts: Facts) -> set[str]:
+    """Billing invoices not mirrored cleanly: one direct twin each in Stripe and NetSuite, equal amounts."""
+    anchor = f"""
+        WITH counts AS (
+            SELECT grp, count(*) FILTER (WHERE system = 'stripe') AS stripe,
+                   count(*) FILTER (WHERE system = 'netsuite') AS netsuite,
+                   count(*) FILTER (WHERE system = 'metronome') AS billing
+            FROM facts WHERE kind = 'invoice' GROUP BY grp)
+        SELECT DISTINCT m.record_id FROM facts m JOIN counts c ON c.grp = m.grp
+        LEFT JOIN facts s ON s.kind = 'invoice' AND s.system = 'stripe' AND s.grp = m.grp
+        LEFT JOIN facts n ON n.kind = 'invoice' AND n.system = 'netsuite' AND n.grp = m.grp
+        WHERE {_BILLABLE} AND NOT coalesce(
+            c.stripe = 1 AND c.netsuite = 1 AND c.billing = 1
+            AND (s.link_metronome = m.native_id OR m.link_stripe = s.native_id)
+            AND (n.link_metronome = m.native_id OR m.link_netsuite = n.native_id)
+            AND s.currency = m.currency AND n.currency = m.currency
+            AND s.subtotal = m.subtotal AND n.subtotal = m.subtotal
+            AND s.tax = n.tax AND s.total = n.total, false)
+    """
+    return _ids(facts, _closed(anchor))
+
+
+def _usage(facts: Facts) -> set[str]:
+    """Billing invoices of a customer and period with usage on record, that usage, and the customer."""
+    anchor = f"""
+        SELECT m.record_id FROM facts m WHERE {_BILLABLE} AND EXISTS (
+            SELECT 1 FROM facts u WHERE u.kind = 'usage' AND u.system = 'metronome'
+            AND u.customer_id = m.customer_id AND u.period_start = m.period_start AND u.period_end = m.period_end)
+        UNION SELECT u.record_id FROM facts u JOIN facts m ON {_BILLABLE}
+            AND u.kind = 'usage' AND u.system = 'metronome' AND u.customer_id = m.customer_id
+            AND u.period_start = m.period_start AND u.period_end = m.period_end
+    """
+    return _ids(facts, _closed(anchor, groups=False))
+
+
+def _orphans(facts: Facts) -> set[str]:
+    """NetSuite invoices no billing invoice links directly, with every source sharing their fallback key."""
+    keyed = """
+        SELECT i.*, CASE WHEN i.system = 'salesforce' THEN i.customer_id ELSE c.link_salesforce END AS account
+        FROM facts i LEFT JOIN facts c ON c.kind = 'customer' AND c.system = i.system AND c.native_id = i.customer_id
+        WHERE i.kind = 'invoice'
+    """
+    anchor = f"""
+        WITH keyed AS ({keyed}),
+        orphans AS (
+            SELECT n.* FROM keyed n WHERE n.system = 'netsuite' AND n.status <> 'void' AND NOT EXISTS (
+                SELECT 1 FROM facts m WHERE m.kind = 'invoice' AND m.system = 'metronome' AND m.grp = n.grp
+                AND (n.link_metronome = m.native_id OR m.link_netsuite = n.native_id)))
+        SELECT record_id FROM orphans
+        UNION SELECT m.record_id FROM keyed m JOIN orphans o ON {_BILLABLE}
+            AND m.account = o.account AND m.currency = o.currency AND m.subtotal = o.subtotal
+            AND m.period_start IS NOT DISTINCT FROM o.period_start
+            AND m.period_end IS NOT DISTINCT FROM o.period_end
+    """
+    return _ids(facts, _closed(anchor))
+
+
+def _payments_missing(facts: Facts) -> set[str]:
+    anchor = f"""
+        SELECT c.record_id FROM facts c WHERE c.kind = 'payment' AND c.system = 'stripe'
+        AND c.status IN {_COLLECTED} AND NOT EXISTS (
+            SELECT 1 FROM facts n WHERE n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp
+            AND (n.link_stripe = c.native_id OR c.link_netsuite = n.native_id))
+    """
+    return _ids(facts, _closed(anchor))
+
+
+def _misapplied(facts: Facts) -> set[str]:
+    """Charges whose NetSuite payment is applied outside the NetSuite twins of the invoices they paid."""
+    anchor = f"""
+        WITH charges AS (
+            SELECT * FROM facts WHERE kind = 'payment' AND system = 'stripe' AND status IN {_COLLECTED}),
+        recorded AS (
+            SELECT c.record_id AS charge, n.record_id AS payment FROM charges c
+            JOIN facts n ON n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp),
+        paid AS (
+            SELECT c.record_id AS charge, si.grp FROM charges c JOIN applications a ON a.record_id = c.record_id
+            JOIN facts si ON si.kind = 'invoice' AND si.system = 'stripe' AND si.native_id = a.invoice_id),
+        expected AS (
+            SELECT p.charge, ni.native_id FROM paid p
+            JOIN facts ni ON ni.kind = 'invoice' AND ni.system = 'netsuite' AND ni.grp = p.grp)
+        SELECT r.charge AS record_id FROM recorded r JOIN applications a ON a.record_id = r.payment
+        WHERE NOT EXISTS (SELECT 1 FROM expected e WHERE e.charge = r.charge AND e.native_id = a.invoice_id)
+        UNION SELECT charge FROM recorded GROUP BY charge HAVING count(*) > 1
+        UNION SELECT charge FROM expected GROUP BY charge HAVING count(*) > 1
+    """
+    return _ids(facts, _closed(_with_paid_invoices(anchor)))
+
+
+def _with_paid_invoices(charges: str) -> str:
+    """The charges, and the Stripe invoices they paid (their groups are closed over too)."""
+    return f"""
+        WITH chosen AS ({charges})
+        SELECT record_id FROM chosen
+        UNION SELECT si.record_id FROM chosen c JOIN applications a ON a.record_id = c.record_id
+            JOIN facts si ON si.kind = 'invoice' AND si.system = 'stripe' AND si.native_id = a.invoice_id
+    """
+
+
+def _partials(facts: Facts) -> set[str]:
+    anchor = """
+        SELECT record_id FROM facts WHERE kind = 'invoice' AND system = 'stripe' AND status = 'open'
+        AND paid > 0 AND remaining > 0
+    """
+    return _ids(facts, _closed(anchor))
+
+
+def _paid_but_open(facts: Facts) -> set[str]:
+    """Stripe invoices paid whose NetSuite group mate is open, with every charge that paid them."""
+    invoices = """
+        SELECT s.record_id, s.native_id FROM facts s WHERE s.kind = 'invoice' AND s.system = 'stripe'
+        AND s.status = 'paid' AND EXISTS (
+            SELECT 1 FROM facts n WHERE n.kind = 'invoice' AND n.system = 'netsuite' AND n.grp = s.grp
+            AND n.remaining > 0)
+    """
+    charges = f"""
+        SELECT DISTINCT a.record_id FROM applications a JOIN ({invoices}) s ON a.invoice_id = s.native_id
+        JOIN facts c ON c.record_id = a.record_id AND c.system = 'stripe'
+    """
+    anchor = (
+        f"SELECT record_id FROM ({invoices}) UNION SELECT record_id FROM ({_with_paid_invoices(charges)})"
+    )
+    return _ids(facts, _closed(anchor))
+
+
+def _refunds(facts: Facts) -> set[str]:
+    anchor = """
+        SELECT r.record_id FROM facts r WHERE r.kind = 'refund' AND r.system = 'stripe' AND r.status = 'succeeded'
+        AND NOT EXISTS (
+            SELECT 1 FROM facts n WHERE n.kind = 'refund' AND n.system = 'netsuite' AND n.grp = r.grp
+            AND (n.link_stripe = r.native_id OR r.link_netsuite = n.native_id))
+    """
+    return _ids(facts, _closed(anchor))
+
+
+def _payouts(facts: Facts) -> set[str]:
+    return _ids(facts, "SELECT record_id FROM facts WHERE kind = 'payout'")
+
+
+def _unapplied(facts: Facts) -> set[str]:
+    """NetSuite payments with money unapplied, and their customer's open invoices in that currency."""
+    anchor = """
+        WITH cash AS (
+            SELECT * FROM facts WHERE kind = 'payment' AND system = 'netsuite' AND unapplied > 0
+            AND coalesce(status, '') <> 'failed')
+        SELECT record_id FROM cash
+        UNION SELECT i.record_id FROM facts i JOIN cash p ON i.kind = 'invoice' AND i.system = 'netsuite'
+            AND i.customer_id = p.customer_id AND i.currency = p.currency AND i.status = 'open' AND i.remaining > 0
+    """
+    return _ids(facts, _closed(anchor, groups=False))
+
+
+def _ar_control(facts: Facts) -> set[str]:
+    """The AR balances and open items of the subsidiaries whose ledger and open items disagree."""
+    currencies = [
+        row[0]
+        for row in facts.db.execute(
+            "SELECT DISTINCT currency FROM facts WHERE kind = 'ledger_balance' AND currency IS NOT NULL"
+        ).fetchall()
+    ]
+    exponents = pa.table({"currency": currencies, "places": [currency_exponent(code) for code in currencies]})
+    rounded = " ".join(f"WHEN {places} THEN round(amount * rate, {places})" for places in range(5))
+    facts.db.register("exponents", exponents)
+    try:
+        return _ids(
+            facts,
+            f"""
+            WITH gl AS (
+                SELECT subsidiary_id, sum(total) AS balance, arg_min(currency, record_id) AS base
+                FROM facts WHERE kind = 'ledger_balance' AND system = 'netsuite' AND subsidiary_id IS NOT NULL
+                GROUP BY subsidiary_id),
+            items AS (
+                SELECT record_id, subsidiary_id, currency, remaining AS amount, exchange_rate AS rate
+                FROM facts WHERE kind = 'invoice' AND system = 'netsuite' AND status = 'open'
+                UNION ALL
+                SELECT record_id, subsidiary_id, currency, -unapplied, exchange_rate FROM facts
+                WHERE kind = 'payment' AND system = 'netsuite' AND unapplied IS NOT NULL AND unapplied <> 0),
+            converted AS (
+                SELECT i.*, CASE WHEN i.currency = gl.base THEN amount ELSE CASE e.places {rounded} END END AS base
+                FROM items i JOIN gl USING (subsidiary_id) LEFT JOIN exponents e ON e.currency = gl.base),
+            differing AS (
+                SELECT gl.subsidiary_id FROM gl LEFT JOIN (
+                    SELECT subsidiary_id, sum(base) AS total FROM converted GROUP BY subsidiary_id) s
+                USING (subsidiary_id) WHERE gl.balance <> coalesce(s.total, 0))
+            SELECT record_id FROM facts WHERE kind = 'ledger_balance' AND system = 'netsuite'
+                AND subsidiary_id IN (SELECT subsidiary_id FROM differing)
+            UNION SELECT record_id FROM converted WHERE subsidiary_id IN (SELECT subsidiary_id FROM differing)
+            """,
+        )
+    finally:
+        facts.db.unregister("exponents")
+
+
+def _contracts(facts: Facts) -> set[str]:
+    """Active deals without a directly linked billing contract, or at another price; their billed invoices."""
+    anchor = """
+        WITH deals AS (SELECT * FROM facts WHERE kind = 'contract' AND system = 'salesforce' AND status = 'active'),
+        billing AS (SELECT b.*, d.record_id AS deal FROM deals d
+            JOIN facts b ON b.kind = 'contract' AND b.system = 'metronome' AND b.grp = d.grp)
+        SELECT d.record_id FROM deals d WHERE NOT EXISTS (
+            SELECT 1 FROM billing b WHERE b.deal = d.record_id
+            AND (b.link_salesforce = d.native_id OR d.link_metronome = b.native_id))
+        UNION SELECT deal FROM billing GROUP BY deal HAVING count(*) > 1
+        UNION SELECT b.deal FROM billing b JOIN prices bp ON bp.record_id = b.record_id
+            JOIN prices dp ON dp.record_id = b.deal AND dp.product_id = bp.product_id
+            AND dp.currency = bp.currency AND dp.unit_price <> bp.unit_price
+    """
+    grouped = _ids(facts, _closed(anchor))
+    if not grouped:
+        return grouped
+    chosen = pa.table({"record_id": sorted(grouped)})
+    facts.db.register("chosen", chosen)
+    try:
+        billed = _ids(
+            facts,
+            """
+            SELECT i.record_id FROM facts i JOIN facts b ON b.record_id IN (SELECT record_id FROM chosen)
+                AND b.kind = 'contract' AND b.system = 'metronome'
+                AND i.kind = 'invoice' AND i.system = b.system AND i.contract_id = b.native_id
+            """,
+        )
+    finally:
+        facts.db.unregister("chosen")
+    return grouped | billed
+
+
+def customer_screen(subsidiary_map: Mapping[str, str]) -> Screen:
+    """CRM accounts whose NetSuite twin differs (name, currency, mapped subsidiary), with its open invoices."""
+
+    def screen(facts: Facts) -> set[str]:
+        mapped = pa.table({"code": list(subsidiary_map), "internal_id": list(subsidiary_map.values())})
+        facts.db.register("subsidiary_map", mapped)
+        try:
+            anchor = """
+                WITH accounts AS (SELECT * FROM facts WHERE kind = 'customer' AND system = 'salesforce'),
+                twins AS (SELECT a.record_id AS account, n.* FROM accounts a
+                    JOIN facts n ON n.kind = 'customer' AND n.system = 'netsuite' AND n.grp = a.grp)
+                SELECT a.record_id FROM accounts a JOIN twins t ON t.account = a.record_id
+                LEFT JOIN subsidiary_map m ON m.code = a.subsidiary_id
+                WHERE NOT coalesce(
+                    (t.link_salesforce = a.native_id OR a.link_netsuite = t.native_id)
+                    AND a.name_key = t.name_key
+                    AND (a.currency IS NULL OR t.currency IS NULL OR a.currency = t.currency)
+                    AND (a.subsidiary_id IS NULL OR t.subsidiary_id IS NULL
+                         OR coalesce(m.internal_id, a.subsidiary_id) = t.subsidiary_id), false)
+                UNION SELECT account FROM twins GROUP BY account HAVING count(*) > 1
+            """
+            customers = _ids(facts, _closed(anchor))
+            chosen = pa.table({"record_id": sorted(customers)})
+            facts.db.register("chosen", chosen)
+            try:
+                invoices = _ids(
+                    facts,
+                    """
+                    SELECT i.record_id FROM facts i JOIN facts c ON c.record_id IN (SELECT record_id FROM chosen)
+                        AND c.kind = 'customer' AND c.system = 'netsuite'
+                        AND i.kind = 'invoice' AND i.system = c.system AND i.customer_id = c.native_id
+                        AND i.status = 'open'
+                    """,
+                )
+            finally:
+                facts.db.unregister("chosen")
+        finally:
+            facts.db.unregister("subsidiary_map")
+        return customers | invoices
+
+    return screen
+
+
+def screens(subsidiary_map: Mapping[str, str]) -> dict[frozenset[str], Screen]:
+    """The screen of each check, by the rule codes the check reports."""
+    customers = customer_screen(subsidiary_map)
+    return {
+        frozenset({"USAGE_BILLED_NOT_METERED"}): _usage,
+        frozenset({"INVOICE_MISSING_IN_NETSUITE"}): _unclean_invoices,
+        frozenset({"INVOICE_MISSING_IN_STRIPE"}): _unclean_invoices,
+        frozenset({"INVOICE_TOTAL_DIFFERS", "INVOICE_CURRENCY_MISMATCH"}): _unclean_invoices,
+        frozenset({"DUPLICATE_INVOICE_IN_NETSUITE", "INVOICE_WITHOUT_SOURCE"}): _orphans,
+        frozenset({"PAYMENT_MISSING_IN_NETSUITE"}): _payments_missing,
+        frozenset({"PAYMENT_APPLIED_TO_WRONG_INVOICE"}): _misapplied,
+        frozenset({"PARTIAL_PAYMENT_LEFT_OPEN"}): _partials,
+        frozenset({"PAID_IN_STRIPE_OPEN_IN_NETSUITE"}): _paid_but_open,
+        frozenset({"REFUND_MISSING_IN_NETSUITE"}): _refunds,
+        frozenset({"PAYOUT_DEPOSIT_MISMATCH"}): _payouts,
+        frozenset({"UNAPPLIED_CASH", "AMBIGUOUS_CASH_MATCH"}): _unapplied,
+        frozenset({"AR_CONTROL_MISMATCH"}): _ar_control,
+        frozenset({"CRM_PRICE_MISMATCH"}): _contracts,
+        frozenset({"CONTRACT_MISSING_IN_BILLING"}): _contracts,
+        frozenset({"CUSTOMER_NAME_MISMATCH"}): customers,
+        frozenset({"CUSTOMER_CURRENCY_MISMATCH"}): customers,
+        frozenset({"CUSTOMER_SUBSIDIARY_MISMATCH"}): customers,
+    }
