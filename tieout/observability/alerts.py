@@ -137,12 +137,12 @@ class AlertService:
         return (["webhook"] if self.settings.webhook_url else []) + (["email"] if self.settings.smtp else [])
 
     def candidates(self) -> list[Alert]:
-        """What would be told now if nothing had been told before (the alert log filters it)."""
+        """What there is to tell: runs and exceptions not told yet, and every job behind now."""
         with self.store.transaction() as tx:
-            failed = tx.failed_runs() if self.settings.on_failed_runs else []
+            failed = tx.untold_failed_runs() if self.settings.on_failed_runs else []
             activity = tx.job_activity()
             threshold = SEVERITY_ORDER.index(Severity(self.settings.min_severity))
-            exceptions = tx.open_exceptions_with_severity([str(s) for s in SEVERITY_ORDER[threshold:]])
+            exceptions = tx.untold_exceptions([str(s) for s in SEVERITY_ORDER[threshold:]])
         alerts = [self._failed_runs(failed), self._lagging(activity), self._exceptions(exceptions)]
         return [alert for alert in alerts if alert.items]
 
@@ -214,15 +214,12 @@ class AlertService:
 
     def _claim(self, candidate: Alert) -> Alert | None:
         """The alert reduced to the items no process has told yet (None when nothing is left)."""
-        prefix = candidate.items[0].key.split(":", 1)[0] + ":"
         channels = ",".join(self.channels)
         with self.store.transaction() as tx:
-            told = tx.sent_alert_keys(prefix)
             claimed = tuple(
                 item
                 for item in candidate.items
-                if item.key not in told
-                and tx.claim_alert(
+                if tx.claim_alert(
                     item.key, kind=candidate.kind, subject=item.line[:500], channels=channels, at=self.clock()
                 )
             )

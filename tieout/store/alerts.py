@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, String, cast, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tieout.store.queue import OPEN_STATUSES
@@ -59,7 +59,9 @@ class AlertOps:
         )
         return [(row[0], row[1], int(row[2])) for row in rows]
 
-    def open_exceptions_with_severity(self, severities: Sequence[str]) -> list[AlertableException]:
+    def untold_exceptions(self, severities: Sequence[str]) -> list[AlertableException]:
+        """Open exceptions of these severities with no `exception:<id>` entry in the alert log."""
+        told = alert_log.c.alert_key == literal("exception:") + cast(exceptions.c.exception_id, String)
         rows = self.connection.execute(
             select(
                 exceptions.c.exception_id,
@@ -69,15 +71,23 @@ class AlertOps:
                 exceptions.c.currency,
                 exceptions.c.amount_at_risk_minor,
             )
-            .where(exceptions.c.status.in_(OPEN_STATUSES), exceptions.c.severity.in_(list(severities)))
+            .select_from(exceptions.outerjoin(alert_log, told))
+            .where(
+                exceptions.c.status.in_(OPEN_STATUSES),
+                exceptions.c.severity.in_(list(severities)),
+                alert_log.c.alert_key.is_(None),
+            )
             .order_by(exceptions.c.exception_id)
         )
         return [AlertableException(*row) for row in rows]
 
-    def failed_runs(self) -> list[FailedRun]:
+    def untold_failed_runs(self) -> list[FailedRun]:
+        """Failed runs with no `run:<run id>` entry in the alert log."""
+        told = alert_log.c.alert_key == literal("run:") + sync_runs.c.run_id
         rows = self.connection.execute(
             select(sync_runs.c.run_id, sync_runs.c.job, sync_runs.c.finished_at, sync_runs.c.error)
-            .where(sync_runs.c.status == "failed")
+            .select_from(sync_runs.outerjoin(alert_log, told))
+            .where(sync_runs.c.status == "failed", alert_log.c.alert_key.is_(None))
             .order_by(sync_runs.c.started_at, sync_runs.c.run_id)
         )
         return [FailedRun(*row) for row in rows]
