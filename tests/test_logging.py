@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tieout.cli import main
 from tieout.config import load_config
 from tieout.config_sections import LogFormat, LoggingConfig
 from tieout.observability import runs
@@ -157,3 +158,14 @@ def test_other_handlers_never_see_a_secret_either(
         logging.getLogger("httpx").info("HTTP Request: POST https://hooks.example/%s", PLANTED)
     assert caplog.messages == ["HTTP Request: POST https://hooks.example/***"]
     assert PLANTED not in caplog.text
+
+
+def test_the_command_line_logs_json_before_a_command_loads_its_config(
+    captured: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["connectors", "list", "--json"])
+    assert stopped.value.code == 0
+    logging.getLogger("tieout.test").warning("token=%s", PLANTED)
+    entry = json.loads(capsys.readouterr().err.splitlines()[-1])
+    assert entry["message"] == "token=***" and entry["level"] == "WARNING"

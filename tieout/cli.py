@@ -39,6 +39,7 @@ from tieout.cli_runs import status as status_command
 from tieout.cli_scheduler import scheduler_app
 from tieout.cli_web import users_app, web
 from tieout.config import TieoutConfig, load_config, resolve_config_path
+from tieout.config_sections import LoggingConfig
 from tieout.connectors.registry import installed_connectors
 from tieout.errors import ConfigError, TieoutError
 from tieout.observability.logging import configure_logging
@@ -307,6 +308,9 @@ def reconcile(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point; errors tieout did not expect still exit non-zero with a message."""
+    # Until a command loads the configuration (and with it the secrets to remove), logs are JSON
+    # lines on stderr with credential-shaped values removed.
+    configure_logging(LoggingConfig())
     try:
         app(args=argv)
     except TieoutError as exc:
