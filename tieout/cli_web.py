@@ -1,5 +1,9 @@
 """`tieout web` serves the AR team's web app; `tieout users add|list|disable` manages its users.
 
+The web app's /metrics is open only while it listens on loopback (and no TLS proxy is declared in
+front); bound to any other address, /metrics needs an admin's session, and a Prometheus scraper
+should use the scheduler's own metrics port instead.
+
 Passwords are read from a hidden prompt (asked twice) or, for scripts, from standard input with
 `--password-stdin`; they never appear on the command line, where `ps` would show them.
 """
@@ -19,6 +23,7 @@ from tieout.errors import AccessError
 from tieout.store import Store
 from tieout.web.accounts import ROLES, Accounts
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 users_app = typer.Typer(help="Who may log in to the web app: add, list, disable.", no_args_is_help=True)
 
 
@@ -132,8 +137,12 @@ def web(
         store = Store.open(config.store_url)
     if (certfile is None) != (keyfile is None):
         raise typer.BadParameter("give both --certfile and --keyfile, or neither")
-    app = create_app(config, store, secure_cookies=behind_tls_proxy or certfile is not None)
     bind_host = host or config.web.host
+    # /metrics is open to a scraper only when nothing but this host can reach the app.
+    loopback_only = bind_host in LOOPBACK_HOSTS and not behind_tls_proxy
+    app = create_app(
+        config, store, secure_cookies=behind_tls_proxy or certfile is not None, open_metrics=loopback_only
+    )
     bind_port = port or config.web.port
     scheme = "https" if certfile else "http"
     out.print(f"tieout web on {scheme}://{bind_host}:{bind_port}/ (Ctrl-C stops it)", highlight=False)

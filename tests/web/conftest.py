@@ -27,13 +27,15 @@ def web_config(tmp_path: Path, store_url: str) -> TieoutConfig:
         f"""version: 1
 store: {{url: "{store_url}"}}
 systems: {{}}
+webhooks:
+  stripe_signing_secret: ${{STRIPE_WEBHOOK_SECRET}}
 web:
   login_attempts_per_minute: 3
   record_links:
     stripe: "https://dashboard.stripe.com/{{stream}}/{{id}}"
 """
     )
-    return load_config(path)
+    return load_config(path, environ={"STRIPE_WEBHOOK_SECRET": "whsec_web_tests"})
 
 
 @pytest.fixture

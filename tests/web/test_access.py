@@ -11,9 +11,11 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from web_support import FAST_HASHER, PASSWORD, Clock, csrf_of, log_in, login_token, post_login
 
+from tieout.config import TieoutConfig
 from tieout.reconcile.queue import ExceptionQueue
 from tieout.store import Store
 from tieout.store.schema import web_sessions
+from tieout.web.app import create_app
 
 Client = Callable[..., TestClient]
 AsUser = Callable[[str], tuple[TestClient, str]]
@@ -192,3 +194,26 @@ def test_pages_carry_security_headers(as_user: AsUser) -> None:
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
     assert csrf_of(client.get("/exceptions/2").text)
+
+
+def test_metrics_need_an_admin_unless_the_app_is_on_loopback_only(
+    make_client: Client, as_user: AsUser, web_config: TieoutConfig, web_store: Store, clock: Clock
+) -> None:
+    assert make_client().get("/metrics", follow_redirects=False).status_code == 303
+    viewer, _ = as_user("vic")
+    assert viewer.get("/metrics").status_code == 403
+    admin, _ = as_user("root")
+    scraped = admin.get("/metrics")
+    assert scraped.status_code == 200 and "tieout_open_exceptions" in scraped.text
+    open_app = create_app(web_config, web_store, clock=clock, open_metrics=True, password_hasher=FAST_HASHER)
+    with TestClient(open_app) as anonymous:
+        assert anonymous.get("/metrics").status_code == 200
+
+
+def test_webhooks_are_reached_without_a_login_and_judged_by_their_signature(make_client: Client) -> None:
+    response = make_client().post(
+        "/webhooks/stripe", content=b'{"id": "evt_1"}', headers={"Stripe-Signature": "t=1,v1=forged"}
+    )
+    # Not sent to the login page nor refused for a missing CSRF token: the receiver judges the signature.
+    assert response.status_code == 400
+    assert response.json()["status"] == "forged"

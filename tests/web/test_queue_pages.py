@@ -6,12 +6,17 @@ import csv
 import io
 import re
 from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from starlette.testclient import TestClient
+from web_support import T0
 
+from tieout.money import Money
 from tieout.reconcile.queue import ExceptionQueue
 from tieout.store import Store
+from tieout.store.snapshots import ArSnapshot
 
 AsUser = Callable[[str], tuple[TestClient, str]]
 
@@ -157,3 +162,33 @@ def test_the_dashboard_renders_without_synced_data(as_user: AsUser) -> None:
         r'href="/queue\?rule=INVOICE_TOTAL_DIFFERS">Invoice amounts differ between systems</a></th><td class="num">3',
         page,
     )
+
+
+def test_the_dashboard_draws_the_dso_trend_from_the_daily_snapshots(
+    as_user: AsUser, web_store: Store
+) -> None:
+    days = [T0.date() - timedelta(days=offset) for offset in (60, 30, 0)]
+    with web_store.transaction() as tx:
+        for day, dso in zip(days, ("41.0", "38.5", "44.2"), strict=True):
+            usd = Money.zero("USD")
+            tx.save_ar_snapshot(
+                day,
+                [
+                    ArSnapshot(
+                        as_of=day,
+                        subsidiary_id="1",
+                        currency="USD",
+                        buckets=(usd,) * 5,
+                        open_total=usd,
+                        unapplied_cash=usd,
+                        dso_days=Decimal(dso),
+                        taken_at=T0,
+                    )
+                ],
+            )
+    client, _ = as_user("vic")
+    page = client.get("/dashboard").text
+    chart = re.search(r'<svg class="chart"[^>]*aria-labelledby="dso-title dso-desc".*?</svg>', page, re.S)
+    assert chart is not None
+    assert chart.group(0).count("<polyline") == 1 and "Subsidiary 1 (USD)" not in chart.group(0)
+    assert ">1 (USD)</text>" in chart.group(0)

@@ -1,6 +1,8 @@
 """`create_app(config, store)`: the AR team's web app, as one FastAPI application.
 
-Everything needs a logged-in user except the login page, /healthz and the static assets. Every
+Everything needs a logged-in user except the login page, /healthz, the static assets and the
+webhook endpoints (POST /webhooks/stripe and /webhooks/metronome, which check the sender's
+signature instead); /metrics needs an admin unless the app listens on loopback only. Every
 page router checks the session first (anonymous requests are sent to the login page) and then
 the CSRF token of any POST. Responses carry a strict content security policy (no inline script,
 no framing) and are not cached, since they show customers' balances.
@@ -21,12 +23,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tieout.config import TieoutConfig
 from tieout.errors import StoreError
+from tieout.observability.metrics import build_registry, metrics_response
 from tieout.reconcile.queue import ExceptionQueue
 from tieout.store import Store
 from tieout.web import auth_view, dashboard_view, detail_view, queue_view
 from tieout.web.accounts import Accounts
 from tieout.web.context import WebContext, render
-from tieout.web.security import CsrfRefused, Forbidden, LoginRequired, csrf_protected, logged_in
+from tieout.web.security import CsrfRefused, Forbidden, LoginRequired, csrf_protected, logged_in, needs
+from tieout.webhooks.app import webhook_router
 
 SECURITY_HEADERS = [
     (
@@ -74,9 +78,15 @@ def create_app(
     *,
     clock: Callable[[], datetime] = _utc_now,
     secure_cookies: bool = False,
+    open_metrics: bool = False,
     password_hasher: PasswordHasher | None = None,
 ) -> FastAPI:
-    """The web app over one store; `secure_cookies` forces Secure cookies behind a TLS proxy."""
+    """The web app over one store.
+
+    `secure_cookies` marks cookies Secure even when the app itself sees plain HTTP (a TLS proxy in
+    front). /metrics is served to anyone only with `open_metrics` (`tieout web` sets it when it
+    listens on loopback only, for a scraper on the same host); otherwise it needs an admin.
+    """
     app = FastAPI(title="tieout", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = WebContext(
         config=config,
@@ -97,6 +107,13 @@ def create_app(
     protected = [Depends(logged_in), Depends(csrf_protected)]
     for router in (queue_view.router, detail_view.router, dashboard_view.router):
         app.include_router(router, dependencies=protected)
+    # Webhook deliveries prove themselves by their signature; a login would make no sense there.
+    app.include_router(webhook_router(config, store))
+    registry = build_registry(store)
+
+    @app.get("/metrics", dependencies=[] if open_metrics else [Depends(needs("admin"))])
+    def metrics() -> Response:
+        return metrics_response(registry)
 
     @app.get("/", dependencies=protected)
     def home() -> Response:

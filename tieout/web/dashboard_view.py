@@ -2,7 +2,8 @@
 rule and severity, and the health of every sync and flow (last run, failures, lag).
 
 The AR figures come from NetSuite's open items as last synced (`tieout.reconcile.ar`), computed
-at most once a minute; runs come from the store's run records.
+at most once a minute; the DSO trend from the nightly AR snapshots; runs from the store's run
+records.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from tieout.model import Customer, Invoice, Payment
 from tieout.reconcile.ar import BUCKETS, ERP_SYSTEM, ArReport, GroupBy, build_report
 from tieout.store import RunRecord
-from tieout.web.charts import AgingBar, aging_chart, count_bar
+from tieout.web.charts import AgingBar, aging_chart, count_bar, line_chart
 from tieout.web.context import WebContext, render, web_context
 from tieout.web.formatting import system_name
 from tieout.web.queue_view import rule_titles, subsidiary_names
@@ -25,6 +26,7 @@ from tieout.web.security import Viewer
 
 router = APIRouter()
 REPORT_SECONDS = 60
+TREND_DAYS = 180
 RUN_HISTORY = 5000
 
 
@@ -105,6 +107,14 @@ def dashboard(request: Request, user: Viewer) -> Response:
     with context.store.transaction() as tx:
         by_rule = sorted(tx.count_by_rule().items(), key=lambda item: (-item[1], item[0]))
         by_severity = tx.count_open_by_severity()
+        trend = tx.dso_trend(since=report.as_of - timedelta(days=TREND_DAYS))
+    series = {
+        f"{names.get(subsidiary_id, subsidiary_id)} ({currency})": [
+            (day, days) for day, days in points if days is not None
+        ]
+        for (subsidiary_id, currency), points in sorted(trend.items())
+    }
+    series = {name: points for name, points in series.items() if points}
     largest = max((count for _, count in by_rule), default=0)
     return render(
         request,
@@ -117,6 +127,9 @@ def dashboard(request: Request, user: Viewer) -> Response:
         by_severity=by_severity,
         titles=rule_titles(context),
         health=sync_health(context),
+        dso_chart=line_chart(series, chart_id="dso", unit="DSO in days")
+        if any(len(points) > 1 for points in series.values())
+        else None,
         unapplied=sorted(report.unapplied, key=lambda item: (item.currency, -item.amount.amount))[:10],
         now=context.clock(),
     )

@@ -13,20 +13,22 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from tieout.errors import QueueError, UnknownException
+from tieout.errors import QueueError, TieoutError, UnknownException
 from tieout.model import CanonicalRecord
 from tieout.reconcile.queue import ExceptionQueue
+from tieout.resync import ResyncService
 from tieout.store import ExceptionQuery
 from tieout.store.queue import EXCEPTION_STATUSES
 from tieout.web.comparison import columns_for, other_details, record_comparison, rule_comparison
 from tieout.web.context import redirect, render, web_context
+from tieout.web.formatting import status_name
 from tieout.web.queue_filters import QueueView
 from tieout.web.queue_view import assignable_users, rule_titles, subsidiary_names
 from tieout.web.security import Resolver, Viewer
 
 router = APIRouter()
 RELATED_LIMIT = 20
-ACTIONS = ("assign", "resolve", "ignore", "reopen", "comment")
+ACTIONS = ("assign", "resolve", "ignore", "reopen", "comment", "resync", "repush")
 
 
 @router.get("/exceptions/{exception_id}", response_class=HTMLResponse)
@@ -79,8 +81,35 @@ def detail_page(request: Request, exception_id: int, user: Viewer) -> Response:
         else None,
         subsidiaries=subsidiary_names(context),
         assignees=assignable_users(context),
+        resync_enabled=bool(context.config.systems),
         now=context.clock(),
     )
+
+
+def _sync_action(request: Request, exception_id: int, action: str, actor: str) -> Response:
+    """Pull the exception's source records again, or push them through their flows again, now.
+
+    Both talk to the systems, so they can take seconds; the result (what was pulled and pushed,
+    or what went wrong) is shown on the exception and written to its history by the service.
+    """
+    context = web_context(request)
+    back = f"/exceptions/{exception_id}"
+    service = ResyncService(context.config, context.store, clock=context.clock)
+    try:
+        if action == "resync":
+            result = service.resync_exception(exception_id, actor)
+        else:
+            result = service.repush_exception(exception_id, actor)
+    except TieoutError as exc:
+        return redirect(request, back, f"Could not {action}: {exc}", kind="error")
+    finally:
+        service.close()
+    verb = "Pulled again" if action == "resync" else "Sent again"
+    if result.ok:
+        return redirect(
+            request, back, f"{verb}: {result.summary()}. Status now: {status_name(result.status)}."
+        )
+    return redirect(request, back, f"{verb}, with problems: {result.summary()}.", kind="error")
 
 
 def _queue_action(
@@ -113,10 +142,13 @@ def act(
     reason: Annotated[str, Form()] = "",
     assignee: Annotated[str, Form()] = "",
 ) -> Response:
-    """Assign, resolve (note), ignore (reason), reopen or comment; back to the exception with the outcome."""
+    """Assign, resolve (note), ignore (reason), reopen, comment, resync or re-push; then back to the
+    exception, with the outcome."""
     if action not in ACTIONS:
         return render(request, "error.html", status_code=404, title="Not found", message="No such action.")
     back = f"/exceptions/{exception_id}"
+    if action in ("resync", "repush"):
+        return _sync_action(request, exception_id, action, user.username)
     try:
         done = _queue_action(
             web_context(request).queue, exception_id, action, user.username, note or reason, assignee
