@@ -14,8 +14,9 @@ from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.mappings.context import FieldMappings
 from tieout.model import Customer, Invoice, InvoiceLine, InvoiceStatus, Payment, PaymentApplication
 from tieout.money import Money
+from tieout.reconcile.engine import Reconciler
 from tieout.runner import SyncService
-from tieout.store import Store
+from tieout.store import ExceptionQuery, Store
 
 ACME = "001A000001AcmeAAA"
 
@@ -196,9 +197,28 @@ def void_in_billing(store: Store, native_id: str, subtotal: str) -> None:
         tx.upsert_canonical([(voided, "seeded")], stored_at=datetime(2024, 3, 7, tzinfo=UTC))
 
 
+def pushed_then_voided(store: Store, account: Account, native_id: str, subtotal: str) -> SyncService:
+    """The billing invoices pushed to NetSuite (m-1 then paid there), then one of them voided in billing."""
+    service = service_for(store, account, mode=Mode.SYNC)
+    service.sync_stream("netsuite", "customers")
+    seed_billing(store)
+    service.run_flows()
+    void_in_billing(store, native_id, subtotal)
+    return service
+
+
+def open_exceptions_naming(store: Store, record_ids: list[str]) -> list[str]:
+    """The rules of the open exceptions a reconcile files about any of these records."""
+    Reconciler(store).run()
+    with store.transaction() as tx:
+        found, _ = tx.query_exceptions(ExceptionQuery(limit=1000))
+    return [item.rule_code for item in found if set(item.record_ids) & set(record_ids)]
+
+
 def netsuite_invoice(account: Account, external_id: str) -> dict[str, object]:
     row = account.state.db.execute(
-        'SELECT id, status, voided, foreigntotal, memo FROM "transaction" WHERE externalid = ?', (external_id,)
+        'SELECT id, status, voided, foreigntotal, memo FROM "transaction" WHERE externalid = ?',
+        (external_id,),
     ).fetchone()
     lines = account.state.db.execute(
         'SELECT foreignamount FROM transactionline WHERE "transaction" = ?', (row["id"],)
@@ -209,11 +229,7 @@ def netsuite_invoice(account: Account, external_id: str) -> dict[str, object]:
 def test_a_billing_invoice_voided_at_the_source_voids_its_netsuite_twin_once(
     store: Store, account: Account
 ) -> None:
-    service = service_for(store, account, mode=Mode.SYNC)
-    service.sync_stream("netsuite", "customers")
-    seed_billing(store)
-    service.run_flows()
-    void_in_billing(store, "m-2", "80.00")
+    service = pushed_then_voided(store, account, "m-2", "80.00")
 
     planned = {result.flow: result for result in service.run_flows(dry_run=True)}["invoices_to_netsuite"]
     [outcome] = planned.outcomes
@@ -225,27 +241,31 @@ def test_a_billing_invoice_voided_at_the_source_voids_its_netsuite_twin_once(
     results = {result.flow: result for result in service.run_flows()}
     assert results["invoices_to_netsuite"].count("updated") == 1
     voided = netsuite_invoice(account, "m-2")
-    assert (voided["status"], voided["voided"], voided["foreigntotal"], voided["memo"]) == ("V", "T", 0, "VOID")
+    assert (voided["status"], voided["voided"], voided["foreigntotal"], voided["memo"]) == (
+        "V",
+        "T",
+        0,
+        "VOID",
+    )
     assert voided["line_amounts"] == {0}
     with store.transaction() as tx:
         [twin] = [
-            record for record in tx.iter_canonical("invoice", "netsuite") if record.links.get("metronome") == "m-2"
+            record
+            for record in tx.iter_canonical("invoice", "netsuite")
+            if record.links.get("metronome") == "m-2"
         ]
     assert twin.status is InvoiceStatus.VOID
 
     again = {result.flow: result for result in service.run_flows()}
     assert not again["invoices_to_netsuite"].outcomes
     assert len(netsuite_documents(account, "CustInvc")) == 2
+    assert open_exceptions_naming(store, ["metronome:invoice:m-2", twin.record_id]) == []
 
 
 def test_a_voided_billing_invoice_whose_netsuite_twin_was_paid_is_left_to_the_ar_team(
     store: Store, account: Account
 ) -> None:
-    service = service_for(store, account, mode=Mode.SYNC)
-    service.sync_stream("netsuite", "customers")
-    seed_billing(store)
-    service.run_flows()
-    void_in_billing(store, "m-1", "150.00")
+    service = pushed_then_voided(store, account, "m-1", "150.00")
     results = {result.flow: result for result in service.run_flows()}
     assert not results["invoices_to_netsuite"].outcomes
     [(source, reason)] = results["invoices_to_netsuite"].skipped

@@ -325,6 +325,91 @@ def test_customers_dry_run_plans_every_target_and_writes_nothing(
         )
 
 
+def newco_everywhere(
+    store: Store, three_targets: tuple[dict[str, Connector], list[SandboxClock], Account]
+) -> SyncService:
+    """A sync-mode service after the new account got its customer in every system."""
+    connectors, clocks, account = three_targets
+    service = service_for(store, connectors, clocks, mode=Mode.SYNC, value_maps=netsuite_maps(account))
+    seed(store, new_account())
+    service.run_flows()
+    return service
+
+
+def test_a_renamed_account_renames_its_customer_in_every_system_once(
+    store: Store, three_targets: tuple[dict[str, Connector], list[SandboxClock], Account]
+) -> None:
+    service = newco_everywhere(store, three_targets)
+    connectors = three_targets[0]
+    renamed = new_account().model_copy(update={"legal_name": "Newco Holdings Ltd", "email": "ar@newco.test"})
+    seed(store, renamed)
+
+    planned = {result.flow: result for result in service.run_flows(dry_run=True)}
+    changes = {
+        flow: {change.field: (change.before, change.after) for change in planned[flow].outcomes[0].changes}
+        for flow in ("customers_to_netsuite", "customers_to_stripe", "customers_to_metronome")
+    }
+    assert changes["customers_to_netsuite"] == {
+        "companyName": ("Newco Ltd", "Newco Holdings Ltd"),
+        "email": ("ap@newco.test", "ar@newco.test"),
+    }
+    assert changes["customers_to_stripe"] == {
+        "name": ("Newco Ltd", "Newco Holdings Ltd"),
+        "email": ("ap@newco.test", "ar@newco.test"),
+    }
+    assert changes["customers_to_metronome"] == {"name": ("Newco Ltd", "Newco Holdings Ltd")}
+
+    results = {result.flow: result for result in service.run_flows()}
+    for flow in ("customers_to_netsuite", "customers_to_stripe", "customers_to_metronome"):
+        assert results[flow].count("updated") == 1, results[flow].as_dict()
+        assert results[flow].count("created") == 0
+    with store.transaction() as tx:
+        newco = {
+            system: [
+                record
+                for record in tx.iter_canonical("customer", system)
+                if isinstance(record, Customer) and record.legal_name.startswith("Newco")
+            ]
+            for system in connectors
+        }
+    for system, records in newco.items():
+        assert [record.legal_name for record in records] == ["Newco Holdings Ltd"], system
+    assert newco["netsuite"][0].email == newco["stripe"][0].email == "ar@newco.test"
+
+    again = {result.flow: result for result in service.run_flows()}
+    assert all(not result.outcomes for result in again.values())
+
+
+def test_a_netsuite_customer_with_transactions_keeps_its_currency(
+    store: Store, three_targets: tuple[dict[str, Connector], list[SandboxClock], Account]
+) -> None:
+    service = newco_everywhere(store, three_targets)
+    with store.transaction() as tx:
+        [customer] = [
+            record
+            for record in tx.iter_canonical("customer", "netsuite")
+            if isinstance(record, Customer) and record.legal_name == "Newco Ltd"
+        ]
+    booked = Invoice(
+        system="netsuite",
+        native_id="ns-inv-newco",
+        customer_id=customer.native_id,
+        currency="USD",
+        status=InvoiceStatus.OPEN,
+        subtotal=usd("10.00"),
+        tax=usd("0"),
+        total=usd("10.00"),
+        amount_due=usd("10.00"),
+        amount_paid=usd("0"),
+        amount_remaining=usd("10.00"),
+    )
+    seed(store, booked, new_account().model_copy(update={"currency": "JPY"}))
+    result = {result.flow: result for result in service.run_flows(dry_run=True)}["customers_to_netsuite"]
+    assert not result.outcomes
+    [(source, reason)] = result.skipped
+    assert source == f"salesforce:customer:{NEW_ACCOUNT}" and "keeps a customer's currency" in reason
+
+
 # ---- write-backs onto the Salesforce Account ----------------------------------------------------
 
 

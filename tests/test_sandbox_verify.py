@@ -81,6 +81,7 @@ def test_sync_mode_fixes_what_the_flows_can_and_flags_the_rest(tmp_path: Path, s
     assert result.unmatched_defects == [] and result.unmatched_exceptions == []
     fixed = {score.kind for score in result.kinds.values() if score.expected_fixed}
     assert fixed == {
+        "CUSTOMER_NAME_MISMATCH",
         "CONTRACT_MISSING_IN_BILLING",
         "INVOICE_MISSING_IN_NETSUITE",
         "INVOICE_MISSING_IN_STRIPE",

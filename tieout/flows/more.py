@@ -11,7 +11,12 @@
   one per target, NetSuite first so the others can carry its id): a Salesforce account with no
   customer in the target gets one. NetSuite's externalId is the Account Id and its subsidiary the
   `netsuite_subsidiary` value map of the account's Subsidiary__c; Metronome's push key is the
-  Account Id (its first ingest alias); Stripe's is the ledger's Idempotency-Key.
+  Account Id (its first ingest alias); Stripe's is the ledger's Idempotency-Key. Salesforce is
+  the source of truth for the accounts' master data: a customer that exists but shows another
+  name, e-mail, active flag or (NetSuite) currency is updated to the account's, with the target's
+  present values for the dry-run diff. A field the account leaves empty is not blanked in the
+  target; a NetSuite customer keeps its subsidiary, and its currency once it has transactions
+  (NetSuite refuses to change either), which reconcile then reports.
 - `accounts_to_salesforce`: the ids the other systems gave a customer are written onto its
   Account when it lacks them, and the AR figures (NetSuite's open balance of the customer and
   the days its oldest open invoice is past due, as of NetSuite's latest AR read) when they
@@ -28,9 +33,10 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
+from tieout import jsonutil
 from tieout.errors import MappingError
 from tieout.flows.definitions import Flow, FlowPlan, ValueMaps
-from tieout.flows.pusher import PushIntent
+from tieout.flows.pusher import PushIntent, idempotency_key
 from tieout.mappings.metronome import builders as metronome_builders
 from tieout.mappings.netsuite import builders as netsuite_builders
 from tieout.mappings.salesforce import builders as salesforce_builders
@@ -141,10 +147,76 @@ def _with_twins(snapshot: Snapshot, account: Customer) -> Customer:
     return account.model_copy(update={"links": links})
 
 
+def _differs(payload: dict[str, Any], current: dict[str, Any]) -> bool:
+    return any(current.get(name) != value for name, value in payload.items())
+
+
+def _update(
+    flow: str,
+    target: str,
+    account: Customer,
+    twin: Customer,
+    payload: dict[str, Any],
+    current: dict[str, Any],
+) -> PushIntent:
+    """An update of `twin` to the account's values. Its key names the twin's version it starts from,
+    so a name changed back and forth is pushed each time, never mistaken for the earlier push."""
+    version = "|".join((jsonutil.content_hash(payload), jsonutil.content_hash(current), str(twin.updated_at)))
+    key = idempotency_key(flow, target, account.record_id, version=version)
+    return _intent(flow, target, "customers", account, payload, current=current, fixed_key=key)
+
+
+def _transacting_customers(snapshot: Snapshot) -> set[str]:
+    """NetSuite customers with invoices or payments: NetSuite no longer lets their currency change."""
+    invoiced = {invoice.customer_id for invoice in snapshot.records(Invoice, "netsuite").values()}
+    paying = {payment.customer_id for payment in snapshot.records(Payment, "netsuite").values()}
+    return invoiced | {customer_id for customer_id in paying if customer_id is not None}
+
+
+def _netsuite_update(
+    account: Customer, twin: Customer, value_maps: ValueMaps, transacting: set[str], plan: FlowPlan
+) -> PushIntent | None:
+    currency = account.currency or twin.currency
+    if twin.currency and currency != twin.currency and twin.native_id in transacting:
+        plan.skipped.append(
+            (
+                account.record_id,
+                f"the account is in {currency} but NetSuite customer {twin.native_id} has transactions "
+                f"in {twin.currency}, and NetSuite keeps a customer's currency once it has any",
+            )
+        )
+        currency = twin.currency
+    if twin.subsidiary_id is None:
+        return None
+
+    def body(values: Customer, code: str | None) -> dict[str, Any]:
+        currency_id = _mapped(value_maps, "netsuite_currency", code, "currency") if code else None
+        return netsuite_builders.customer_payload(
+            values, subsidiary_id=str(twin.subsidiary_id), currency_id=currency_id
+        )
+
+    shown = account.model_copy(
+        update={"legal_name": twin.legal_name, "email": twin.email, "is_active": twin.is_active}
+    )
+    try:
+        payload, current = body(account, currency), body(shown, twin.currency)
+    except MappingError as exc:
+        plan.skipped.append((account.record_id, str(exc)))
+        return None
+    if not _differs(payload, current):
+        return None
+    return _update("customers_to_netsuite", "netsuite", account, twin, payload, current)
+
+
 def _customers_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
     plan = FlowPlan()
+    transacting = _transacting_customers(snapshot)
     for account in _accounts(snapshot):
-        if snapshot.twin(account, "netsuite") is not None:
+        twin = snapshot.typed_twin(account, Customer, "netsuite")
+        if twin is not None:
+            update = _netsuite_update(account, twin, value_maps, transacting, plan)
+            if update is not None:
+                plan.intents.append(update)
             continue
         try:
             if account.subsidiary_id is None:
@@ -168,7 +240,14 @@ def _customers_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPla
 def _customers_to_stripe(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
     plan = FlowPlan()
     for account in _accounts(snapshot):
-        if snapshot.twin(account, "stripe") is not None:
+        twin = snapshot.typed_twin(account, Customer, "stripe")
+        if twin is not None:
+            wanted: dict[str, Any] = {"id": twin.native_id, "name": account.legal_name}
+            shown: dict[str, Any] = {"id": twin.native_id, "name": twin.legal_name}
+            if account.email:
+                wanted["email"], shown["email"] = account.email, twin.email
+            if _differs(wanted, shown):
+                plan.intents.append(_update("customers_to_stripe", "stripe", account, twin, wanted, shown))
             continue
         payload = stripe_builders.customer_payload(_with_twins(snapshot, account))
         plan.intents.append(_intent("customers_to_stripe", "stripe", "customers", account, payload))
@@ -178,7 +257,14 @@ def _customers_to_stripe(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
 def _customers_to_metronome(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
     plan = FlowPlan()
     for account in _accounts(snapshot):
-        if snapshot.twin(account, "metronome") is not None:
+        twin = snapshot.typed_twin(account, Customer, "metronome")
+        if twin is not None:
+            wanted = {"id": twin.native_id, "name": account.legal_name}
+            shown = {"id": twin.native_id, "name": twin.legal_name}
+            if _differs(wanted, shown):
+                plan.intents.append(
+                    _update("customers_to_metronome", "metronome", account, twin, wanted, shown)
+                )
             continue
         try:
             payload = metronome_builders.customer_payload(_with_twins(snapshot, account))

@@ -50,6 +50,8 @@ def push_customer(api: MetronomeApi, payload: Record, key: str) -> PushResult:
     name = payload.get("name")
     if not isinstance(name, str) or not name.strip():
         raise PushRejected("a Metronome customer needs a name", system="metronome", record_id=key)
+    if isinstance(payload.get("id"), str):
+        return _rename_customer(api, payload["id"], name, key)
     aliases = [key, *[alias for alias in payload.get("ingest_aliases") or [] if alias != key]]
     salesforce_id = payload.get("salesforce_account_id")
     extra = {
@@ -78,6 +80,16 @@ def push_customer(api: MetronomeApi, payload: Record, key: str) -> PushResult:
     if salesforce_id:
         _set_salesforce_id(api, customer["id"], salesforce_id, key)
     return PushResult(target_id=str(customer["id"]), operation="created", payload=customer)
+
+
+def _rename_customer(api: MetronomeApi, customer_id: str, name: str, key: str) -> PushResult:
+    """An update of an existing customer: Metronome lets its name change (`setName`), idempotently."""
+    sdk = api.sdk.v1.customers.with_raw_response
+    current = api.call("GET /v1/customers/{id}", sdk.retrieve, customer_id=customer_id)["data"]
+    if current.get("name") == name[:NAME_LIMIT]:
+        return PushResult(target_id=customer_id, operation="unchanged", payload=current)
+    _sending(api, "POST /v1/customers/{id}/setName", key, sdk.set_name, customer_id=customer_id, name=name)
+    return PushResult(target_id=customer_id, operation="updated", payload={**current, "name": name})
 
 
 def _set_salesforce_id(api: MetronomeApi, customer_id: str, salesforce_id: str, key: str) -> None:

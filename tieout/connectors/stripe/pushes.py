@@ -59,9 +59,24 @@ def _refuse(stream: str, message: str, record_id: str = "") -> PushRejected:
 def push_customer(api: StripeApi, payload: Mapping[str, Any], key: str) -> PushResult:
     if not isinstance(payload.get("name"), str) or not payload["name"]:
         raise _refuse("customers", "a Stripe customer needs a name")
+    if isinstance(payload.get("id"), str):
+        return _update_customer(api, payload, key)
     answer = api.post("/v1/customers", payload, idempotency_key=step_key(key, "customer"))
     customer = _object(answer, "customer", "POST /v1/customers")
     return PushResult(customer["id"], "unchanged" if answer.replayed else "created", {"id": customer["id"]})
+
+
+def _update_customer(api: StripeApi, payload: Mapping[str, Any], key: str) -> PushResult:
+    """An update of an existing customer (`{"id", "name", "email"?}`): only the fields that differ are sent."""
+    customer_id = str(payload["id"])
+    path = f"/v1/customers/{customer_id}"
+    current = _object(api.get(path), "customer", f"GET {path}")
+    changes = {name: value for name, value in payload.items() if name != "id" and current.get(name) != value}
+    if not changes:
+        return PushResult(customer_id, "unchanged", {"id": customer_id})
+    answer = api.post(path, changes, idempotency_key=step_key(key, "update"))
+    customer = _object(answer, "customer", f"POST {path}")
+    return PushResult(customer["id"], "updated", {"id": customer["id"]})
 
 
 def push_invoice(api: StripeApi, payload: Mapping[str, Any], key: str) -> PushResult:

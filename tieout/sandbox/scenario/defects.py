@@ -57,13 +57,15 @@ MASTER_DATA_KINDS = {
 }
 
 FIXED_BY_SYNC = {
+    DefectKind.CUSTOMER_NAME_MISMATCH,
     DefectKind.CONTRACT_MISSING_IN_BILLING,
     DefectKind.INVOICE_MISSING_IN_NETSUITE,
     DefectKind.INVOICE_MISSING_IN_STRIPE,
     DefectKind.PAYMENT_MISSING_IN_NETSUITE,
     DefectKind.REFUND_MISSING_IN_NETSUITE,
 }
-"""Defects the sync flows repair by creating the missing record; every other kind is flagged."""
+"""Defects the sync flows repair, by creating the missing record or (a customer's name, which
+Salesforce owns) updating it; every other kind is flagged."""
 
 
 @dataclass
