@@ -213,8 +213,8 @@ def test_the_leader_lease_is_taken_over_only_once_it_expires(store: Store, other
 
 def test_a_leader_that_stops_renewing_is_replaced_after_its_lease(store_url: str, store: Store) -> None:
     # A holder named after another host: its death can only be told by its lease running out.
-    leader = Holder(store_url, "leader", LEADER_LOCK, 3, holder="elsewhere:1:dead")
-    follower = LeaderLease(store, lease_seconds=3)
+    leader = Holder(store_url, "leader", LEADER_LOCK, 6, holder="elsewhere:1:dead")
+    follower = LeaderLease(store, lease_seconds=6)
     assert not follower.try_acquire()
     first_expiry = follower.current()
     assert first_expiry is not None

@@ -76,7 +76,7 @@ systems:
       api_token: ${{LEDGERLY_TOKEN}}
       page_size: {PAGE}
 schedule:
-  leader_lease_seconds: 6
+  leader_lease_seconds: 15
   lock_lease_seconds: 6
   jobs:
     pull:
