@@ -241,3 +241,21 @@ def test_scheduler_show_names_the_leader_the_jobs_and_what_runs(config: TieoutCo
     leader.release()
     result = runner.invoke(app, ["--config", str(config.path), "scheduler", "show"])
     assert result.exit_code == 0 and "leader: none" in result.stdout
+
+
+def test_scheduler_trigger_runs_one_job_now_and_exits_by_its_outcome(
+    config: TieoutConfig, store: Store
+) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["--config", str(config.path), "scheduler", "trigger", "reconcile", "--json"])
+    assert result.exit_code == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert (outcome["status"], outcome["trigger"]) == ("succeeded", "manual")
+    assert [(item["job"], item["status"]) for item in outcome["followers"]] == [("ar_snapshot", "succeeded")]
+    with store.transaction() as tx:
+        [run] = tx.list_runs(job="reconcile")
+    assert run.trigger == "manual"
+    result = runner.invoke(app, ["--config", str(config.path), "scheduler", "trigger", "pull"])
+    assert result.exit_code == 1 and "pull (pull:ledgerly): failed" in result.stdout
+    result = runner.invoke(app, ["--config", str(config.path), "scheduler", "trigger", "nosuch"])
+    assert result.exit_code == 2 and "no job 'nosuch' in the schedule" in result.stderr

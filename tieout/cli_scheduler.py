@@ -3,6 +3,8 @@
 `tieout scheduler run` runs until SIGTERM or SIGINT: then no new job starts, running jobs commit
 the page in hand and advance their cursors, and the command exits 0. Several instances may run
 (on one host or many): one leads and schedules, the others stand by to take over.
+`tieout scheduler trigger JOB` runs one job now, under the same lock; `tieout scheduler show`
+names the leader and the locks held.
 """
 
 from __future__ import annotations
@@ -18,12 +20,21 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tieout.cli_common import JsonOption, err, errors_to_exit_codes, out, print_json, state
+from tieout.cli_common import (
+    EXIT_CONFIG,
+    EXIT_RUN_FAILED,
+    JsonOption,
+    err,
+    errors_to_exit_codes,
+    out,
+    print_json,
+    state,
+)
 from tieout.config import load_config
 from tieout.observability.alerts import AlertService
 from tieout.observability.logging import configure_logging
 from tieout.observability.metrics import start_metrics_server
-from tieout.scheduler.jobs import JobOutcome
+from tieout.scheduler.jobs import JobOutcome, run_job
 from tieout.scheduler.locks import LEADER_LOCK
 from tieout.scheduler.service import SchedulerService, trigger_for
 from tieout.store import Store
@@ -86,6 +97,41 @@ def run(
                 metrics.stop()
             store.close()
     log.info("scheduler stopped")
+
+
+@scheduler_app.command("trigger")
+def trigger(
+    job_name: Annotated[str, typer.Argument(metavar="JOB", help="A job named in the schedule section.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Run one configured job now, under its lock, followed by its `then` jobs; exit 1 unless it succeeded."""
+    stop = threading.Event()
+    with errors_to_exit_codes(), _stop_on_signals(stop):
+        config = load_config(state.config_path)
+        if job_name not in config.schedule.jobs:
+            known = ", ".join(config.schedule.jobs) or "none"
+            err.print(f"no job {job_name!r} in the schedule (jobs: {known})", highlight=False)
+            raise typer.Exit(EXIT_CONFIG)
+        store = Store.open(config.store_url)
+        try:
+            outcome = run_job(config, store, job_name, trigger="manual", stop_event=stop)
+        finally:
+            store.close()
+    if as_json:
+        print_json(outcome.as_dict())
+    else:
+        for item in _flatten(outcome):
+            colour = "green" if item.status == "succeeded" else "red"
+            line = f"{item.job} ({item.target}): [{colour}]{item.status}[/]"
+            out.print(line + (f", {item.detail}" if item.detail else ""), highlight=False)
+            if item.error:
+                out.print(f"  {item.error}", highlight=False, soft_wrap=True, markup=False)
+    if any(item.status != "succeeded" for item in _flatten(outcome)):
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _flatten(outcome: JobOutcome) -> list[JobOutcome]:
+    return [outcome, *(item for follower in outcome.followers for item in _flatten(follower))]
 
 
 @scheduler_app.command("show")
