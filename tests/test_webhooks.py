@@ -22,7 +22,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
+from tieout.cli import app as cli_app
 from tieout.config import Mode, TieoutConfig
 from tieout.config_sections import WebhooksConfig
 from tieout.errors import ConnectorError
@@ -367,3 +369,23 @@ def test_the_date_header_may_be_x_metronome_date(client: TestClient, resyncer: R
     }
     assert client.post("/webhooks/metronome", content=body, headers=headers).status_code == 200
     assert resyncer.calls == [("metronome", "invoices", "inv-9", "webhook")]
+
+
+def test_webhooks_list_shows_what_was_received(client: TestClient, store: Store, tmp_path: Path) -> None:
+    body = stripe_event("evt_listed")
+    client.post("/webhooks/stripe", content=body, headers=stripe_headers(body))
+    config = tmp_path / "tieout.yaml"
+    config.write_text(
+        f'version: 1\nstore: {{url: "{store.engine.url.render_as_string(hide_password=False)}"}}\n'
+    )
+    listed = CliRunner().invoke(cli_app, ["--config", str(config), "webhooks", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    [event] = json.loads(listed.stdout)
+    assert (event["source"], event["event_id"], event["event_type"], event["status"]) == (
+        "stripe",
+        "evt_listed",
+        "customer.updated",
+        "processed",
+    )
+    table = CliRunner().invoke(cli_app, ["--config", str(config), "webhooks", "list"])
+    assert table.exit_code == 0 and "evt_listed" in table.stdout
