@@ -42,7 +42,9 @@ from tieout.flows.runner import FlowResult, FlowRunner
 from tieout.mappings.context import MappingContext
 from tieout.model import CanonicalRecord
 from tieout.observability import metrics, runs
+from tieout.stale_runs import fail_dead_runs
 from tieout.store import Store
+from tieout.testing import killpoints
 
 Clock = Callable[[], datetime]
 
@@ -130,18 +132,6 @@ def _describe_mapping_error(error: Exception) -> str:
     return f"{error}" if isinstance(error, MappingError) else f"{type(error).__name__}: {error}"
 
 
-def _process_alive_here(host: str | None, pid: int | None) -> bool:
-    if host != socket.gethostname() or pid is None:
-        return True  # another host's run: only its own lock can say it is dead
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class SyncService:
     """Runs syncs for a configuration against a store. One instance per process is enough."""
 
@@ -212,9 +202,7 @@ class SyncService:
         result = StreamResult(system=system, stream=stream, run_id=str(uuid.uuid4()))
         job = f"{'sync' if scope is None else 'resync'}:{system}:{stream}"
         with self.store.transaction() as tx:
-            stale = tx.list_runs(job=job, status="running", limit=100)
-            dead = [run.run_id for run in stale if not _process_alive_here(run.host, run.pid)]
-            tx.fail_runs(dead, at=started_at, reason="the process running it stopped before finishing")
+            fail_dead_runs(tx, job, at=started_at)
             tx.start_run(
                 run_id=result.run_id,
                 job=job,
@@ -241,6 +229,7 @@ class SyncService:
                 page_calls, calls_seen = connector.api_calls - calls_seen, connector.api_calls
                 metrics.record_api_calls(system, page_calls)
                 mapped = self._map_page(system, spec, page, result.run_id)
+                killpoints.reached("pull.before_store")
                 if mapped.newest is not None and (newest is None or mapped.newest > newest):
                     newest = min(mapped.newest, started_at)
                 self._commit_page(
@@ -260,6 +249,7 @@ class SyncService:
             if scope is None and not spec.ordered and spec.cursor_field is not None:
                 with self.store.transaction() as tx:
                     tx.advance_cursor(system, stream, newest, at=self.clock(), run_id=result.run_id)
+                    killpoints.reached("cursor.mid_commit")
             result.status = "succeeded"
         except RunInterrupted as exc:
             result.status, result.error = "interrupted", str(exc)
@@ -345,6 +335,7 @@ class SyncService:
                 tx.file_findings(mapped.findings, at=now, run_id=result.run_id)
             if mapped.cleared:
                 tx.auto_resolve(mapped.cleared, at=now, note="the record now maps cleanly")
+            killpoints.reached("pull.mid_commit")
             if watermark is not None:
                 tx.advance_cursor(system, spec.name, watermark, at=now, run_id=result.run_id)
             tx.add_run_counts(
@@ -356,6 +347,7 @@ class SyncService:
                 api_calls=api_calls,
             )
         metrics.record_pulled(system, spec.name, pulled=len(page.records), failed=len(mapped.findings))
+        killpoints.reached("pull.after_commit")
         result.pages += 1
         result.pulled += len(page.records)
         result.mapped += len(mapped.canonical)

@@ -25,7 +25,8 @@ from tieout.connectors.base import Connector, PushResult
 from tieout.errors import ConflictError, PushRejected, RecordError
 from tieout.findings import SYNC_PUSH_REJECTED, Finding, Severity
 from tieout.observability import metrics
-from tieout.store import Store
+from tieout.store import Store, StoreTransaction
+from tieout.testing import killpoints
 
 Operation = Literal["create", "update"]
 
@@ -180,7 +181,8 @@ class Pusher:
                 run_id=self.run_id,
             )
         if entry.status == "confirmed" and entry.target_id is not None:
-            self._link(intent, entry.target_id)
+            with self.store.transaction() as tx:
+                self._link(tx, intent, entry.target_id)
             return PushOutcome(intent, "unchanged", target_id=entry.target_id)
         return None
 
@@ -188,11 +190,13 @@ class Pusher:
         done = self._reserve(intent)
         if done is not None:
             return done
+        killpoints.reached("push.after_reserve")
         connector = self.connectors[intent.target_system]
         try:
             result = connector.push(intent.target_stream, intent.payload, idempotency_key=intent.key)
         except (PushRejected, RecordError, ConflictError) as exc:
             return self._rejected(intent, exc)
+        killpoints.reached("push.after_send")
         return self._confirmed(intent, result)
 
     def _push_many(self, intents: list[PushIntent]) -> list[PushOutcome]:
@@ -205,11 +209,13 @@ class Pusher:
             else:
                 pending.append(index)
         if pending:
+            killpoints.reached("push.after_reserve")
             first = intents[pending[0]]
             connector = self.connectors[first.target_system]
             answers = connector.push_batch(
                 first.target_stream, [(intents[i].payload, intents[i].key) for i in pending]
             )
+            killpoints.reached("push.after_send")
             failure: Exception | None = None
             for index, answer in zip(pending, answers, strict=True):
                 if isinstance(answer, PushResult):
@@ -241,19 +247,20 @@ class Pusher:
         with self.store.transaction() as tx:
             tx.mark_push(intent.key, status="confirmed", at=now, target_id=result.target_id)
             tx.auto_resolve([rejection_finding(intent, "").fingerprint], at=now, note="the push went through")
+            # In the confirming transaction: a crash after it must not leave a confirmed push unlinked.
+            self._link(tx, intent, result.target_id)
+        killpoints.reached("push.after_confirm")
         metrics.record_push(intent.target_system, intent.target_stream, refused=False)
-        self._link(intent, result.target_id)
         return PushOutcome(
             intent, result.operation, target_id=result.target_id, changes=field_changes(intent)
         )
 
-    def _link(self, intent: PushIntent, target_id: str) -> None:
+    def _link(self, tx: StoreTransaction, intent: PushIntent, target_id: str) -> None:
         if (intent.target_system, target_id) == (intent.source_system, intent.source_native_id):
             return  # a write-back onto the source record itself links nothing new
-        with self.store.transaction() as tx:
-            tx.link(
-                intent.kind,
-                [(intent.source_system, intent.source_native_id), (intent.target_system, target_id)],
-                established_by=f"push:{intent.flow}",
-                at=self.clock(),
-            )
+        tx.link(
+            intent.kind,
+            [(intent.source_system, intent.source_native_id), (intent.target_system, target_id)],
+            established_by=f"push:{intent.flow}",
+            at=self.clock(),
+        )

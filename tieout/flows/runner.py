@@ -20,8 +20,10 @@ from tieout.connectors.base import Connector
 from tieout.errors import TieoutError
 from tieout.flows.definitions import FLOWS, Flow, FlowPlan, ValueMaps
 from tieout.flows.pusher import Pusher, PushOutcome
+from tieout.flows.settle import settle_pending
 from tieout.observability import metrics, runs
 from tieout.reconcile.snapshot import Snapshot
+from tieout.stale_runs import fail_dead_runs
 from tieout.store import Store
 
 
@@ -96,13 +98,23 @@ class FlowRunner:
             run_id = None if dry_run else self._start_run(flow)
             calls = 0
             try:
-                plan = flow.plan(Snapshot.load(self.store), self.value_maps)
+                snapshot = Snapshot.load(self.store)
+                plan = flow.plan(snapshot, self.value_maps)
                 if sources is not None:
                     plan = FlowPlan(
                         [intent for intent in plan.intents if intent.source_record_id in sources],
                         [skip for skip in plan.skipped if skip[0] in sources],
                     )
                 result.skipped = plan.skipped
+                if not dry_run:
+                    settle_pending(
+                        self.store,
+                        snapshot,
+                        flow=flow.name,
+                        target_system=flow.target,
+                        planned_sources={intent.source_record_id for intent in plan.intents},
+                        clock=self.clock,
+                    )
                 if plan.intents:
                     connector = self.connectors(flow.target)
                     before = connector.api_calls
@@ -129,6 +141,7 @@ class FlowRunner:
     def _start_run(self, flow: Flow) -> str:
         run_id = str(uuid.uuid4())
         with self.store.transaction() as tx:
+            fail_dead_runs(tx, f"flow:{flow.name}", at=self.clock())
             tx.start_run(
                 run_id=run_id,
                 job=f"flow:{flow.name}",

@@ -1,0 +1,79 @@
+"""Settling pushes a crash left pending: writes that landed but were never confirmed.
+
+A sync killed after a push went out and before the ledger confirmed it leaves a pending entry.
+The restart pulls the target first, so it sees the record the push made, and the flow no
+longer plans that write: the entry would stay pending, and the record unlinked, for ever. Before
+a flow pushes, its pending entries are settled against the fresh snapshot:
+
+- a pending create whose source record now has a twin in the target is confirmed with the twin's
+  id and linked to it in the crosswalk, as the push would have done;
+- a pending update the flow's fresh plan no longer contains (the target already shows those
+  values, so the flow has nothing to write) is confirmed.
+
+Anything else stays pending, and the flow sends it again under the same key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import datetime
+
+from tieout.flows.pusher import idempotency_key
+from tieout.model import RECORD_TYPES
+from tieout.reconcile.snapshot import Snapshot
+from tieout.store import Store
+from tieout.store.ledger import LedgerEntry
+
+
+def _belongs_to(entry: LedgerEntry, flow: str) -> bool:
+    version = entry.payload_hash if entry.operation == "update" else ""
+    key = idempotency_key(flow, entry.target_system, entry.source_record_id, version=version)
+    return key == entry.idempotency_key
+
+
+def _landed_as(entry: LedgerEntry, snapshot: Snapshot) -> tuple[str, str, str, str] | None:
+    """(kind, source system, source id, target id) when the target shows the created record."""
+    system, _, rest = entry.source_record_id.partition(":")
+    kind, _, native_id = rest.partition(":")
+    record_type = RECORD_TYPES.get(kind)
+    source = snapshot.get(record_type, system, native_id) if record_type is not None else None
+    twin = snapshot.twin(source, entry.target_system) if source is not None else None
+    return (kind, system, native_id, twin.native_id) if twin is not None else None
+
+
+def settle_pending(
+    store: Store,
+    snapshot: Snapshot,
+    *,
+    flow: str,
+    target_system: str,
+    planned_sources: Collection[str],
+    clock: Callable[[], datetime],
+) -> int:
+    """Confirm the target's pending entries a crash left behind; how many were settled."""
+    with store.transaction() as tx:
+        pending = tx.pending_pushes(target_system)
+    settled = 0
+    for entry in pending:
+        if entry.source_record_id in planned_sources:
+            continue  # the flow sends it again now, under the same key
+        now = clock()
+        if entry.operation == "create":
+            landed = _landed_as(entry, snapshot)
+            if landed is None:
+                continue
+            kind, system, native_id, target_id = landed
+            with store.transaction() as tx:
+                tx.mark_push(entry.idempotency_key, status="confirmed", at=now, target_id=target_id)
+                tx.link(
+                    kind,
+                    [(system, native_id), (target_system, target_id)],
+                    established_by=f"push:{flow}",
+                    at=now,
+                )
+            settled += 1
+        elif _belongs_to(entry, flow):
+            with store.transaction() as tx:
+                tx.mark_push(entry.idempotency_key, status="confirmed", at=now)
+            settled += 1
+    return settled
