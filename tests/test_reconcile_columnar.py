@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +132,14 @@ def test_a_change_is_projected_alone_and_the_queue_follows_it(store: Store, tmp_
     assert again.resolved == 4 and again.opened >= 1
     open_now = {row[0] for row in _queue(store) if row[2] == "open"}
     assert open_now == set(ledger.expected)
-    quiet = Reconciler(store, facts_path=facts_path).run()
+    with store.transaction() as tx:
+        before = tx.connection.execute(exceptions.select().order_by(exceptions.c.exception_id)).all()
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    quiet = Reconciler(store, facts_path=facts_path, clock=lambda: later).run()
     assert (quiet.projected, quiet.opened, quiet.reopened, quiet.resolved) == (0, 0, 0, 0)
+    with store.transaction() as tx:
+        after = tx.connection.execute(exceptions.select().order_by(exceptions.c.exception_id)).all()
+    assert after == before  # findings unchanged: not one row rewritten, not even its last-seen time
 
 
 def test_sqlite_and_postgresql_state_stores_end_with_the_same_queue(

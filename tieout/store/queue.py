@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from tieout import jsonutil
 from tieout.findings import Finding
@@ -117,7 +117,7 @@ class AuditEvent:
 def _finding_values(finding: Finding, at: datetime, run_id: str | None) -> dict[str, Any]:
     amount = finding.amount_at_risk
     base = finding.base_amount_at_risk
-    return {
+    values: dict[str, Any] = {
         "rule_code": finding.rule_code,
         "rule_version": finding.rule_version,
         "title": finding.title,
@@ -133,9 +133,10 @@ def _finding_values(finding: Finding, at: datetime, run_id: str | None) -> dict[
         "base_amount_at_risk_minor": base.to_minor(rounding="ROUND_HALF_EVEN") if base else None,
         "record_ids": jsonutil.dumps(list(finding.record_ids)),
         "details": jsonutil.dumps(finding.details),
-        "last_seen_at": at,
-        "run_id": run_id,
     }
+    # What the queue shows of a finding; when it is unchanged, filing it again writes nothing.
+    values["finding_hash"] = jsonutil.content_hash(values)
+    return {**values, "last_seen_at": at, "run_id": run_id}
 
 
 class QueueOps:
@@ -144,7 +145,12 @@ class QueueOps:
     def file_findings(
         self, findings: Sequence[Finding], *, at: datetime, run_id: str | None
     ) -> dict[str, int]:
-        """File findings; returns counts of opened, refreshed, reopened and still-ignored entries."""
+        """File findings in batches; returns counts of opened, refreshed, reopened and still-ignored entries.
+
+        A finding whose content (everything but when and by which run it was seen) is what was
+        filed last time leaves its row alone, so a re-run over a million records writes only
+        what changed.
+        """
         counts = {"opened": 0, "refreshed": 0, "reopened": 0, "ignored": 0}
         unique = {finding.fingerprint: finding for finding in findings}
         existing: dict[str, Any] = {}
@@ -152,44 +158,92 @@ class QueueOps:
         for start in range(0, len(fingerprints), 500):
             chunk = fingerprints[start : start + 500]
             for found in self.connection.execute(
-                select(exceptions.c.exception_id, exceptions.c.fingerprint, exceptions.c.status).where(
-                    exceptions.c.fingerprint.in_(chunk)
-                )
+                select(
+                    exceptions.c.exception_id,
+                    exceptions.c.fingerprint,
+                    exceptions.c.status,
+                    exceptions.c.finding_hash,
+                ).where(exceptions.c.fingerprint.in_(chunk))
             ):
                 existing[found.fingerprint] = found
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        refreshes: list[dict[str, Any]] = []
+        reopened: list[int] = []
         for fingerprint, finding in unique.items():
             values = _finding_values(finding, at, run_id)
             row = existing.get(fingerprint)
             if row is None:
-                exception_id = self.connection.execute(
-                    exceptions.insert()
-                    .values(fingerprint=fingerprint, status="open", first_seen_at=at, **values)
-                    .returning(exceptions.c.exception_id)
-                ).scalar_one()
-                self.add_event(exception_id, actor="tieout", action="opened", at=at, after={"status": "open"})
+                inserts.append({"fingerprint": fingerprint, "status": "open", "first_seen_at": at, **values})
                 counts["opened"] += 1
             elif row.status == "resolved":
-                self.connection.execute(
-                    update(exceptions)
-                    .where(exceptions.c.exception_id == row.exception_id)
-                    .values(status="open", resolved_at=None, **values)
-                )
-                self.add_event(
-                    row.exception_id,
-                    actor="tieout",
-                    action="reopened",
-                    at=at,
-                    before={"status": "resolved"},
-                    after={"status": "open"},
-                    note="the mismatch was found again",
-                )
+                updates.append({"key": row.exception_id, "status": "open", "resolved_at": None, **values})
+                reopened.append(row.exception_id)
                 counts["reopened"] += 1
             else:
-                self.connection.execute(
-                    update(exceptions).where(exceptions.c.exception_id == row.exception_id).values(**values)
-                )
+                if row.finding_hash != values["finding_hash"]:
+                    refreshes.append({"key": row.exception_id, **values})
                 counts["ignored" if row.status == "ignored" else "refreshed"] += 1
+        if inserts:
+            self.connection.execute(exceptions.insert(), inserts)
+            opened = self._ids_of([row["fingerprint"] for row in inserts])
+            self._add_events(opened, action="opened", at=at, after={"status": "open"})
+        for batch in (updates, refreshes):
+            if batch:
+                self.connection.execute(
+                    update(exceptions)
+                    .where(exceptions.c.exception_id == bindparam("key"))
+                    .values({name: bindparam(name) for name in batch[0] if name != "key"}),
+                    batch,
+                )
+        self._add_events(
+            reopened,
+            action="reopened",
+            at=at,
+            before={"status": "resolved"},
+            after={"status": "open"},
+            note="the mismatch was found again",
+        )
         return counts
+
+    def _ids_of(self, fingerprints: Sequence[str]) -> list[int]:
+        found: list[int] = []
+        for start in range(0, len(fingerprints), 500):
+            found += self.connection.execute(
+                select(exceptions.c.exception_id)
+                .where(exceptions.c.fingerprint.in_(list(fingerprints[start : start + 500])))
+                .order_by(exceptions.c.exception_id)
+            ).scalars()
+        return found
+
+    def _add_events(
+        self,
+        exception_ids: Sequence[int],
+        *,
+        action: str,
+        at: datetime,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        note: str | None = None,
+    ) -> None:
+        """The same audit event for many exceptions, in one statement."""
+        if not exception_ids:
+            return
+        self.connection.execute(
+            exception_events.insert(),
+            [
+                {
+                    "exception_id": exception_id,
+                    "at": at,
+                    "actor": "tieout",
+                    "action": action,
+                    "before": jsonutil.dumps(before) if before is not None else None,
+                    "after": jsonutil.dumps(after) if after is not None else None,
+                    "note": note,
+                }
+                for exception_id in exception_ids
+            ],
+        )
 
     def auto_resolve(self, fingerprints: Sequence[str], *, at: datetime, note: str) -> int:
         """Resolve the open exceptions among these fingerprints: the mismatch is gone."""
@@ -201,22 +255,23 @@ class QueueOps:
                     exceptions.c.fingerprint.in_(chunk), exceptions.c.status.in_(OPEN_STATUSES)
                 )
             ).all()
-            for row in rows:
-                self.connection.execute(
-                    update(exceptions)
-                    .where(exceptions.c.exception_id == row.exception_id)
-                    .values(status="resolved", resolved_at=at)
-                )
-                self.add_event(
-                    row.exception_id,
-                    actor="tieout",
+            if not rows:
+                continue
+            self.connection.execute(
+                update(exceptions)
+                .where(exceptions.c.exception_id.in_([row.exception_id for row in rows]))
+                .values(status="resolved", resolved_at=at)
+            )
+            for status in sorted({row.status for row in rows}):
+                self._add_events(
+                    [row.exception_id for row in rows if row.status == status],
                     action="auto_resolved",
                     at=at,
-                    before={"status": row.status},
+                    before={"status": status},
                     after={"status": "resolved"},
                     note=note,
                 )
-                resolved += 1
+            resolved += len(rows)
         return resolved
 
     def add_event(
