@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from fakeledger import TOKEN
+from prometheus_client import generate_latest
 from typer.testing import CliRunner
 
 from tieout.cli import app
 from tieout.config import TieoutConfig, load_config
 from tieout.model import Invoice, InvoiceStatus, Payment
 from tieout.money import Money
+from tieout.observability.metrics import build_registry
 from tieout.reconcile.ar import GroupBy, build_report
 from tieout.scheduler.ar_snapshot import take_ar_snapshot
 from tieout.scheduler.executor import InProcessExecutor
@@ -172,6 +174,9 @@ def test_a_job_keeps_a_run_record_and_runs_its_followers(config: TieoutConfig, s
     assert (reconcile.status, reconcile.trigger) == ("succeeded", "schedule")
     assert (snapshot.status, snapshot.trigger) == ("succeeded", "after:reconcile")
     assert snapshots and leases == []
+    exposed = generate_latest(build_registry()).decode()
+    assert 'tieout_run_duration_seconds_count{job="reconcile",status="succeeded"}' in exposed
+    assert 'tieout_run_duration_seconds_count{job="ar_snapshot",status="succeeded"}' in exposed
 
 
 def test_a_job_whose_lock_is_held_elsewhere_is_skipped(

@@ -26,6 +26,7 @@ from tieout.config import TieoutConfig
 from tieout.connectors.http import redact
 from tieout.errors import ConfigError, ConfigProblem, JobLocked, TieoutError
 from tieout.flows.definitions import FLOWS
+from tieout.observability import metrics, runs
 from tieout.reconcile.engine import Reconciler
 from tieout.runner import SyncService
 from tieout.scheduler.ar_snapshot import take_ar_snapshot
@@ -168,10 +169,11 @@ def _recorded(
 ) -> None:
     """Run work that keeps no run record of its own (reconcile, the AR snapshot) with one in sync_runs."""
     run_id = str(uuid.uuid4())
+    started_at = clock()
     with store.transaction() as tx:
         stale = [run.run_id for run in tx.list_runs(job=outcome.target, status="running", limit=100)]
         # The job lock is ours, so any run still marked running for this target is a dead one.
-        tx.fail_runs(stale, at=clock(), reason="the process running it stopped before finishing")
+        tx.fail_runs(stale, at=started_at, reason="the process running it stopped before finishing")
         tx.start_run(
             run_id=run_id,
             job=outcome.target,
@@ -179,18 +181,21 @@ def _recorded(
             stream=None,
             trigger=outcome.trigger,
             mode=config.mode.value,
-            started_at=clock(),
+            started_at=started_at,
             host=socket.gethostname(),
             pid=os.getpid(),
         )
-    try:
-        outcome.detail = work(run_id)
-        outcome.status = "succeeded"
-    except TieoutError as exc:
-        outcome.status, outcome.error = "failed", redact(str(exc), config.secret_values)
-    except BaseException as exc:
+    with runs.scope(run_id, outcome.target):
+        try:
+            outcome.detail = work(run_id)
+            outcome.status = "succeeded"
+        except TieoutError as exc:
+            outcome.status, outcome.error = "failed", redact(str(exc), config.secret_values)
+        except BaseException as exc:
+            with store.transaction() as tx:
+                tx.finish_run(run_id, status="failed", at=clock(), error=f"{type(exc).__name__}: {exc}")
+            raise
+        finished_at = clock()
         with store.transaction() as tx:
-            tx.finish_run(run_id, status="failed", at=clock(), error=f"{type(exc).__name__}: {exc}")
-        raise
-    with store.transaction() as tx:
-        tx.finish_run(run_id, status=outcome.status, at=clock(), error=outcome.error)
+            tx.finish_run(run_id, status=outcome.status, at=finished_at, error=outcome.error)
+        metrics.record_run(outcome.target, outcome.status, started_at, finished_at)
