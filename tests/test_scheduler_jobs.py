@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
 from fakeledger import TOKEN
 from prometheus_client import generate_latest
 from typer.testing import CliRunner
@@ -23,6 +24,7 @@ from tieout.scheduler.ar_snapshot import take_ar_snapshot
 from tieout.scheduler.executor import InProcessExecutor
 from tieout.scheduler.jobs import lock_name, run_job
 from tieout.scheduler.locks import LeaderLease, job_lock
+from tieout.scheduler.service import SchedulerService
 from tieout.store import Store
 
 AS_OF = date(2026, 3, 31)
@@ -264,3 +266,26 @@ def test_scheduler_trigger_runs_one_job_now_and_exits_by_its_outcome(
     assert result.exit_code == 1 and "pull (pull:ledgerly): failed" in result.stdout
     result = runner.invoke(app, ["--config", str(config.path), "scheduler", "trigger", "nosuch"])
     assert result.exit_code == 2 and "no job 'nosuch' in the schedule" in result.stderr
+
+
+def test_a_leader_that_loses_the_lease_pauses_and_resumes_when_it_wins_it_back(
+    config: TieoutConfig, store: Store, other_store: Store
+) -> None:
+    service = SchedulerService(config, store, holder="host-a:1:aa")
+    service.lead_or_stand_by()
+    scheduler = service._scheduler
+    assert scheduler is not None
+    try:
+        assert service.lease.is_leader and scheduler.state == STATE_RUNNING
+        # A rival whose clock is past the lease's expiry (the leader stalled) takes it.
+        later = datetime.now(UTC) + timedelta(seconds=config.schedule.leader_lease_seconds + 1)
+        rival = LeaderLease(other_store, lease_seconds=60, holder="host-b:1:bb", clock=lambda: later)
+        assert rival.try_acquire()
+        service.lead_or_stand_by()
+        assert not service.lease.is_leader and scheduler.state == STATE_PAUSED
+        rival.release()
+        service.lead_or_stand_by()
+        assert service.lease.is_leader and scheduler.state == STATE_RUNNING
+        assert {job.id for job in scheduler.get_jobs()} == set(config.schedule.jobs)
+    finally:
+        scheduler.shutdown()

@@ -88,7 +88,7 @@ class SchedulerService:
         try:
             self.fail_dead_runs()
             while not self.stop_event.is_set():
-                self._lead_or_stand_by()
+                self.lead_or_stand_by()
                 self.stop_event.wait(self.lease.renew_interval_seconds)
         finally:
             self.executor.shutdown()
@@ -99,7 +99,8 @@ class SchedulerService:
             finally:
                 del _active["service"]
 
-    def _lead_or_stand_by(self) -> None:
+    def lead_or_stand_by(self) -> None:
+        """One tick: renew or take the leader lease, then start, resume or pause scheduling to match."""
         was_leading = self.lease.is_leader
         try:
             leading = self.lease.try_acquire()
@@ -110,15 +111,16 @@ class SchedulerService:
         if leading and self._scheduler is None:
             log.info("leading as %s; scheduling %s", self.lease.holder, ", ".join(self._enabled_jobs()))
             self._scheduler = self._start_scheduler()
-        elif leading and not was_leading:
+        elif leading and not was_leading and self._scheduler is not None:
             log.info("leading again as %s", self.lease.holder)
-            self._scheduler.resume()  # type: ignore[union-attr]
+            # Another leader may have stored its own configuration's jobs meanwhile.
+            self.sync_jobs(self._scheduler)
+            self._scheduler.resume()
         elif not leading and was_leading and self._scheduler is not None:
             log.warning("lost the leader lease; pausing until it is won back")
             self._scheduler.pause()
-        elif not leading and self._scheduler is None and not was_leading:
-            current = self.lease.current()
-            log.debug("standing by; the leader is %s", current.holder if current else "nobody")
+        elif not leading:
+            log.debug("standing by for the leader lease, held by another scheduler")
 
     def _enabled_jobs(self) -> dict[str, JobConfig]:
         return {name: job for name, job in self.config.schedule.jobs.items() if job.enabled}
