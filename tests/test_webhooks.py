@@ -389,3 +389,26 @@ def test_webhooks_list_shows_what_was_received(client: TestClient, store: Store,
     )
     table = CliRunner().invoke(cli_app, ["--config", str(config), "webhooks", "list"])
     assert table.exit_code == 0 and "evt_listed" in table.stdout
+
+
+def test_an_event_whose_processing_died_is_taken_over_by_a_later_delivery(
+    store: Store, resyncer: RecordingResyncer
+) -> None:
+    claimed_at = datetime.now(UTC).replace(microsecond=0)
+    with store.transaction() as tx:  # a process claimed it, then died before finishing
+        tx.claim_webhook_event(
+            "stripe", "evt_orphan", event_type="customer.updated", payload_hash="0", at=claimed_at
+        )
+    moment = [claimed_at + timedelta(minutes=5)]
+    config = make_config(store)
+    receiver = WebhookReceiver(config, store, resyncer=lambda: resyncer, clock=lambda: moment[0])
+    body = stripe_event("evt_orphan")
+
+    def deliver() -> str:
+        headers = {name.lower(): value for name, value in stripe_headers(body, at=moment[0]).items()}
+        return receiver.receive("stripe", body, headers).outcome
+
+    assert deliver() == "duplicate" and resyncer.calls == []  # it may still be working on it
+    moment[0] = claimed_at + timedelta(minutes=20)
+    assert deliver() == "processed" and len(resyncer.calls) == 1
+    assert deliver() == "duplicate" and len(resyncer.calls) == 1

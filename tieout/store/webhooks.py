@@ -2,7 +2,8 @@
 
 A delivery whose event is already claimed is a replay and is not processed again; one whose
 earlier processing failed may be claimed again, because the sender retries until it gets a 2xx.
-An event that names nothing tieout syncs is marked ignored.
+An event that names nothing tieout syncs is marked ignored. A claim never finished (the process
+died while resyncing) is taken over by a delivery arriving after the claim has been abandoned.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tieout.store.schema import webhook_events
@@ -35,9 +36,17 @@ class WebhookOps:
     connection: Connection
 
     def claim_webhook_event(
-        self, source: str, event_id: str, *, event_type: str, payload_hash: str, at: datetime
+        self,
+        source: str,
+        event_id: str,
+        *,
+        event_type: str,
+        payload_hash: str,
+        at: datetime,
+        abandoned_before: datetime | None = None,
     ) -> bool:
-        """True when this delivery should be processed: a new event, or one that failed before."""
+        """True when this delivery should be processed: a new event, one that failed before, or one
+        claimed before `abandoned_before` and never finished (its process died mid-way)."""
         insert = postgresql.insert if self.connection.dialect.name == "postgresql" else sqlite.insert
         inserted = self.connection.execute(
             insert(webhook_events)
@@ -54,9 +63,15 @@ class WebhookOps:
         ).first()
         if inserted is not None:
             return True
+        reclaimable: ColumnElement[bool] = webhook_events.c.status == "failed"
+        if abandoned_before is not None:
+            abandoned = and_(
+                webhook_events.c.status == "received", webhook_events.c.received_at < abandoned_before
+            )
+            reclaimable = or_(reclaimable, abandoned)
         retried = self.connection.execute(
             update(webhook_events)
-            .where(self._key(source, event_id), webhook_events.c.status == "failed")
+            .where(self._key(source, event_id), reclaimable)
             .values(status="received", received_at=at, payload_hash=payload_hash, error=None)
             .returning(webhook_events.c.event_id)
         ).first()

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from tieout.config import TieoutConfig
@@ -33,6 +33,9 @@ from tieout.webhooks.verify import STRIPE_SIGNATURE_HEADER, verify_metronome, ve
 log = logging.getLogger("tieout.webhooks")
 
 SOURCES = ("stripe", "metronome")
+# An event still marked received this long after it was claimed belongs to a process that died
+# while resyncing it; the sender's next retry takes it over.
+ABANDONED_AFTER = timedelta(minutes=15)
 
 
 class ResyncOutcome(Protocol):
@@ -114,13 +117,15 @@ class WebhookReceiver:
         except WebhookRejected as exc:
             return self._refused(source, exc, 400)
         event_id, event_type = str(event["id"]), str(event.get("type", ""))
+        now = self.clock()
         with self.store.transaction() as tx:
             first = tx.claim_webhook_event(
                 source,
                 event_id,
                 event_type=event_type[:100],
                 payload_hash=hashlib.sha256(body).hexdigest(),
-                at=self.clock(),
+                at=now,
+                abandoned_before=now - ABANDONED_AFTER,
             )
         if not first:
             log.info(
