@@ -233,9 +233,17 @@ def test_a_job_naming_an_unknown_flow_or_system_fails_saying_which(
 
 
 def test_scheduler_show_names_the_leader_the_jobs_and_what_runs(config: TieoutConfig, store: Store) -> None:
+    runner = CliRunner()
+    before = json.loads(
+        runner.invoke(app, ["--config", str(config.path), "scheduler", "show", "--json"]).stdout
+    )
+    assert before["leader"] is None and {job["next_run_at"] for job in before["jobs"]} == {None}
+    scheduler = SchedulerService(config, store).build_scheduler()
+    scheduler.start(paused=True)
+    SchedulerService(config, store).sync_jobs(scheduler)
+    scheduler.shutdown()
     leader = LeaderLease(store, lease_seconds=60, holder="host-a:1:lead")
     assert leader.try_acquire()
-    runner = CliRunner()
     with job_lock(store, lock_name("reconcile"), lease_seconds=60) as held:
         result = runner.invoke(app, ["--config", str(config.path), "scheduler", "show", "--json"])
     assert result.exit_code == 0, result.stderr
@@ -245,6 +253,7 @@ def test_scheduler_show_names_the_leader_the_jobs_and_what_runs(config: TieoutCo
     jobs = {job["job"]: job for job in shown["jobs"]}
     assert jobs["pull"]["then"] == ["reconcile"] and jobs["pull"]["trigger"] == "interval[0:05:00]"
     assert jobs["ar_snapshot"]["trigger"].startswith("cron[")
+    assert jobs["ar_snapshot"]["next_run_at"].endswith("02:00:00+00:00")
     leader.release()
     result = runner.invoke(app, ["--config", str(config.path), "scheduler", "show"])
     assert result.exit_code == 0 and "leader: none" in result.stdout

@@ -36,7 +36,7 @@ from tieout.observability.logging import configure_logging
 from tieout.observability.metrics import start_metrics_server
 from tieout.scheduler.jobs import JobOutcome, run_job
 from tieout.scheduler.locks import LEADER_LOCK
-from tieout.scheduler.service import SchedulerService, trigger_for
+from tieout.scheduler.service import SchedulerService, stored_next_runs, trigger_for
 from tieout.store import Store
 
 scheduler_app = typer.Typer(
@@ -136,13 +136,14 @@ def _flatten(outcome: JobOutcome) -> list[JobOutcome]:
 
 @scheduler_app.command("show")
 def show(as_json: JsonOption = False) -> None:
-    """The configured jobs with their triggers, the leader, and the job locks held right now."""
+    """The configured jobs with their triggers and next runs, the leader, and the job locks held right now."""
     with errors_to_exit_codes():
         config = load_config(state.config_path)
         store = Store.open(config.store_url)
         try:
             with store.transaction() as tx:
                 leases = tx.list_leases()
+            next_runs = stored_next_runs(store)
         finally:
             store.close()
     now = datetime.now(UTC)
@@ -156,6 +157,7 @@ def show(as_json: JsonOption = False) -> None:
                 "trigger": str(trigger_for(job, config.schedule.timezone)),
                 "then": job.then,
                 "enabled": job.enabled,
+                "next_run_at": next_runs.get(name),
             }
             for name, job in config.schedule.jobs.items()
         ],
@@ -174,9 +176,16 @@ def show(as_json: JsonOption = False) -> None:
         print_json(report)
         return
     out.print(f"leader: {report['leader'] or 'none (no scheduler is running)'}", highlight=False)
-    jobs = Table("job", "runs", "trigger", "then", "enabled")
+    jobs = Table("job", "runs", "trigger", "then", "next run")
     for item in report["jobs"]:
-        jobs.add_row(item["job"], item["run"], item["trigger"], ", ".join(item["then"]), str(item["enabled"]))
+        next_run = str(item["next_run_at"])[:19] if item["next_run_at"] else "-"
+        jobs.add_row(
+            item["job"],
+            item["run"],
+            item["trigger"],
+            ", ".join(item["then"]),
+            next_run if item["enabled"] else "disabled",
+        )
     out.print(jobs)
     if report["locks"]:
         locks = Table("running", "holder", "since")

@@ -61,6 +61,13 @@ def trigger_for(job: JobConfig, timezone: str) -> BaseTrigger:
     return IntervalTrigger(seconds=job.interval.total_seconds(), timezone=timezone)
 
 
+def stored_next_runs(store: Store) -> dict[str, datetime | None]:
+    """When each job in the job store runs next; read without starting a scheduler, so nothing fires."""
+    jobstore = SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE)
+    jobstore.start(None, "default")
+    return {job.id: job.next_run_time for job in jobstore.get_all_jobs()}
+
+
 class SchedulerService:
     def __init__(
         self,
