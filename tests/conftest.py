@@ -11,10 +11,6 @@ TIEOUT_REQUIRE_POSTGRES=1 so a missing server fails the run instead of skipping.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,19 +19,7 @@ import psycopg
 import pytest
 
 from tieout.store import Store
-
-
-def _postgres_bindir() -> Path | None:
-    candidates = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
-    )
-    return candidates[-1].parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tieout.testing.postgres_server import PostgresServer, postgres_bindir
 
 
 @pytest.fixture(scope="session")
@@ -44,38 +28,32 @@ def postgres_admin_url() -> Iterator[str]:
     if external:
         yield external
         return
-    bindir = _postgres_bindir()
+    server = postgres_server_or_skip().start()
+    try:
+        yield server.admin_url
+    finally:
+        server.remove()
+
+
+def postgres_server_or_skip(*, durable: bool = False) -> PostgresServer:
+    """A new throwaway server (not started); skips (fails under make test) without the binaries."""
+    bindir = postgres_bindir()
     if bindir is None:
         message = "PostgreSQL server binaries not found (make test installs Debian's postgresql)"
         if os.environ.get("TIEOUT_REQUIRE_POSTGRES"):
             pytest.fail(message)
         pytest.skip(message)
-    root = Path(tempfile.mkdtemp(prefix="tieout-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, user="postgres", group="postgres")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    root.chmod(0o700)
-    data, sockets, log = root / "data", root / "sockets", root / "server.log"
-    port = _free_port()
+    return PostgresServer(bindir, durable=durable)
 
-    def run(*args: str) -> None:
-        subprocess.run([*run_as, *args], check=True, capture_output=True, cwd=root)
 
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "tieout", "--auth=trust", "-E", "UTF8", "--no-sync")
-    run("mkdir", "-p", str(sockets))
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start")
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A started, durable PostgreSQL server of the test's own, which it may stop and restart."""
+    server = postgres_server_or_skip(durable=True).start()
     try:
-        yield f"postgresql://tieout@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        server.remove()
 
 
 @pytest.fixture
