@@ -28,7 +28,7 @@ from fakeledger import TOKEN, LedgerlyState, running_ledgerly, seed_invoices
 
 from tieout.config import load_config
 from tieout.scheduler.locks import LEADER_LOCK
-from tieout.scheduler.service import SchedulerService
+from tieout.scheduler.service import SchedulerService, stored_next_runs
 from tieout.store import RunRecord, Store
 
 SUPPORT = Path(__file__).parent / "support"
@@ -331,3 +331,17 @@ def test_stored_jobs_are_brought_in_line_with_the_configuration_at_start(
     scheduler = started(SchedulerService(disabled, store))
     assert scheduler.get_jobs() == []
     scheduler.shutdown()
+
+
+def test_a_scheduler_shutting_down_leaves_due_jobs_for_the_next_one(
+    store_url: str, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEDGERLY_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LEDGERLY_TOKEN", TOKEN)
+    config = load_config(write_config(tmp_path, store_url, trigger="every: 1h"))
+    scheduler = started(SchedulerService(config, store))  # a fresh interval job is due at once
+    [job] = scheduler.get_jobs()
+    due = job.next_run_time
+    assert due <= datetime.now(UTC)
+    scheduler.shutdown()
+    assert stored_next_runs(store) == {"pull": due}
