@@ -326,3 +326,18 @@ def test_alerts_check_from_the_command_line(store: Store, receiver: Receiver, tm
     third = runner.invoke(app, ["--config", str(config), "alerts", "check"], env=env)
     assert third.exit_code == 1 and "not sent: 1 run failed" in third.stdout
     assert receiver.url not in third.output
+
+
+def test_an_exception_that_is_resolved_and_comes_back_is_told_again(store: Store, receiver: Receiver) -> None:
+    file_exception(store, "inv-7", Severity.HIGH)
+    service = AlertService(config_for(store, webhook_url=receiver.url), store, clock=lambda: NOW)
+    assert [alert.kind for alert in service.check_and_send().sent] == ["exceptions"]
+    file_exception(store, "inv-7", Severity.HIGH)  # still there: nothing new
+    assert service.check_and_send().sent == []
+    with store.transaction() as tx:
+        [fingerprint] = [item.fingerprint for item in tx.list_exceptions()]
+        tx.auto_resolve([fingerprint], at=NOW, note="fixed at the source")
+    assert service.check_and_send().sent == []
+    file_exception(store, "inv-7", Severity.HIGH)  # reopened
+    [again] = service.check_and_send().sent
+    assert again.subject == "1 new exception at high severity or above" and len(receiver.payloads) == 2

@@ -201,7 +201,7 @@ class AlertService:
     def _exceptions(self, exceptions: Sequence[AlertableException]) -> Alert:
         items = tuple(
             AlertItem(
-                f"exception:{item.exception_id}",
+                item.alert_key,
                 f"#{item.exception_id} [{item.severity}] {item.rule_code}: {item.title}{_money(item)}",
             )
             for item in exceptions

@@ -1,7 +1,7 @@
 """What alerts and metrics read from the store, and the log of alerts already sent.
 
-An alert is claimed in `alert_log` under a stable key (a run id, an exception id, a lagging
-job's last success) before it is sent, so two processes checking at once send it once; a
+An alert is claimed in `alert_log` under a stable key (a run id, an exception and the event that
+opened it, a lagging job's last success) before it is sent, so two processes checking at once send it once; a
 claim whose every channel failed is released, so the next check tries again.
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy import Connection, String, cast, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tieout.store.queue import OPEN_STATUSES
-from tieout.store.schema import alert_log, exceptions, sync_runs
+from tieout.store.schema import alert_log, exception_events, exceptions, sync_runs
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,11 @@ class AlertableException:
     title: str
     currency: str | None
     amount_at_risk_minor: int | None
+    opened_event_id: int
+
+    @property
+    def alert_key(self) -> str:
+        return f"exception:{self.exception_id}:{self.opened_event_id}"
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,27 @@ class AlertOps:
         return [(row[0], row[1], int(row[2])) for row in rows]
 
     def untold_exceptions(self, severities: Sequence[str]) -> list[AlertableException]:
-        """Open exceptions of these severities with no `exception:<id>` entry in the alert log."""
-        told = alert_log.c.alert_key == literal("exception:") + cast(exceptions.c.exception_id, String)
+        """Open exceptions of these severities not told since they were last opened.
+
+        The key is `exception:<id>:<audit event that opened it>`, so an exception resolved and
+        reopened is new again, while one that stays open is told once.
+        """
+        opened_event = func.coalesce(
+            select(func.max(exception_events.c.event_id))
+            .where(
+                exception_events.c.exception_id == exceptions.c.exception_id,
+                exception_events.c.action.in_(("opened", "reopened")),
+            )
+            .correlate(exceptions)
+            .scalar_subquery(),
+            0,
+        )
+        key = (
+            literal("exception:")
+            + cast(exceptions.c.exception_id, String)
+            + literal(":")
+            + cast(opened_event, String)
+        )
         rows = self.connection.execute(
             select(
                 exceptions.c.exception_id,
@@ -70,8 +94,9 @@ class AlertOps:
                 exceptions.c.title,
                 exceptions.c.currency,
                 exceptions.c.amount_at_risk_minor,
+                opened_event,
             )
-            .select_from(exceptions.outerjoin(alert_log, told))
+            .select_from(exceptions.outerjoin(alert_log, alert_log.c.alert_key == key))
             .where(
                 exceptions.c.status.in_(OPEN_STATUSES),
                 exceptions.c.severity.in_(list(severities)),
