@@ -70,3 +70,35 @@ def test_a_customer_renamed_in_stripe_reaches_the_store_through_its_webhook(tmp_
     assert raw is not None and raw.payload["name"] == "Renamed Through A Webhook Ltd"
     assert [(run.trigger, run.status, run.pulled) for run in resyncs] == [("webhook", "succeeded", 1)]
     assert [delivery.status_code for delivery in sandbox.stripe.webhooks.deliveries] == [200]
+
+
+def test_an_invoice_finalized_in_metronome_is_pulled_through_its_signed_notification(tmp_path: Path) -> None:
+    sandbox = Sandbox(SandboxOptions(workdir=tmp_path, seed=11)).start()
+    try:
+        answer_key = generate(sandbox, seed=11, scale=5)
+        config_path = write_sandbox_config(sandbox.describe(), tmp_path, value_maps=answer_key["value_maps"])
+        config = dataclasses.replace(
+            load_config(config_path), webhooks=WebhooksConfig(metronome_signing_secret=SecretStr(SECRET))
+        )
+        store = Store.open(config.store_url)  # nothing synced yet: tieout has never seen the invoice
+        invoice_id = sorted(sandbox.metronome.invoices)[0]
+        with EmulatorServer(create_webhook_app(config, store), name="webhooks") as server:
+            sandbox.metronome.configure_webhooks(f"{server.base_url}/webhooks/metronome", SECRET)
+            sandbox.metronome.set_invoice_status(invoice_id, "FINALIZED")
+            wait_for_event(store, 1)
+        with store.transaction() as tx:
+            [event] = tx.list_webhook_events()
+            raw = tx.get_raw("metronome", "invoices", invoice_id)
+            resyncs = tx.list_runs(job="resync:metronome:invoices")
+        store.close()
+    finally:
+        sandbox.metronome.webhooks.join()
+        sandbox.stop()
+    assert (event.source, event.event_type, event.status) == (
+        "metronome",
+        "invoice.finalized",
+        "processed",
+    ), event.error
+    assert raw is not None and raw.payload["id"] == invoice_id
+    assert [(run.trigger, run.status, run.pulled) for run in resyncs] == [("webhook", "succeeded", 1)]
+    assert [delivery.status_code for delivery in sandbox.metronome.webhooks.deliveries] == [200]
