@@ -43,3 +43,11 @@ step "tieout status"
 "$tieout" --config "$config" status
 
 printf '\nThe demo ran in %s; `tieout sandbox up --workdir %s` starts the sandbox again.\n' "$workdir" "$sandbox"
+
+step "tieout web: the AR team's exception queue and dashboard, on the sandbox's data"
+web_port="${TIEOUT_WEB_PORT:-8080}"
+web_password="demo-$(python3 -c 'import secrets; print(secrets.token_hex(6))')"
+printf '%s\n' "$web_password" | "$tieout" --config "$config" users add demo --role resolver --name "Demo Accountant" --password-stdin
+printf '%s\n' "$web_password" | "$tieout" --config "$config" users add auditor --role viewer --name "Read-only Auditor" --password-stdin >/dev/null
+printf '\n  Open  http://127.0.0.1:%s/\n  Log in as  demo / %s   (resolver; "auditor" with the same password can only read)\n  Ctrl-C stops the web app and the sandbox.\n\n' "$web_port" "$web_password"
+"$tieout" --config "$config" web --host 127.0.0.1 --port "$web_port"

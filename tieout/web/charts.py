@@ -75,7 +75,7 @@ def aging_chart(bars: Sequence[AgingBar], bucket_names: Sequence[str], *, chart_
 
 def line_chart(series: Mapping[str, Sequence[tuple[date, Decimal]]], *, chart_id: str, unit: str) -> Markup:
     """One line per series over dates; the y axis starts at zero."""
-    width, height, left, right, top, bottom = 640.0, 260.0, 48.0, 150.0, 16.0, 30.0
+    width, height, left, right, top, bottom = 700.0, 260.0, 48.0, 230.0, 16.0, 30.0
     points = [point for values in series.values() for point in values]
     if not points:
         return Markup("")

@@ -36,6 +36,8 @@ PER_SYSTEM_FIELDS = frozenset(
         "applications",
     }
 )
+# The system is each column's heading already.
+_NOT_SHOWN = frozenset({"system"})
 _LEAD_FIELDS = ("number", "legal_name", "status", "currency", "total", "amount_remaining", "gross")
 
 
@@ -130,18 +132,29 @@ def columns_for(
 
 
 def record_comparison(records: Sequence[CanonicalRecord | None]) -> Comparison:
-    """Every field of the records, one column per record, differing values marked."""
+    """Every field the records carry, one column per record, differing values marked.
+
+    A field only one system fills (an email NetSuite keeps and Salesforce does not) is shown but
+    not marked: the systems are not contradicting each other there.
+    """
     flat = [flatten(record) if record is not None else {} for record in records]
-    names = list(dict.fromkeys(name for values in flat for name in values))
+    names = list(dict.fromkeys(name for values in flat for name in values if name not in _NOT_SHOWN))
     lead = [name for name in _LEAD_FIELDS if name in names]
     ordered = lead + [name for name in names if name not in lead]
     rows = []
     for name in ordered:
         values = tuple(values.get(name, "") for values in flat)
-        present = [value for value, record in zip(values, records, strict=True) if record is not None]
-        differs = name.split(".")[0] not in PER_SYSTEM_FIELDS and len(set(present)) > 1
-        rows.append(Row(words(name.replace(".", " ")), values, differs))
+        if not any(values):
+            continue
+        filled = {value for value in values if value}
+        differs = name.split(".")[0] not in PER_SYSTEM_FIELDS and len(filled) > 1
+        rows.append(Row(_label(name), values, differs))
     return Comparison(tuple(record.system if record else "" for record in records), tuple(rows))
+
+
+def _label(name: str) -> str:
+    label = words(name.replace(".", " "))
+    return "AR" + label[2:] if label.startswith("Ar ") else label
 
 
 def flatten(record: CanonicalRecord) -> dict[str, str]:

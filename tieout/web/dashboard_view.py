@@ -27,6 +27,7 @@ from tieout.web.security import Viewer
 router = APIRouter()
 REPORT_SECONDS = 60
 TREND_DAYS = 180
+JOB_KINDS = {"resync": "pulled again", "backfill": "backfill", "webhook": "webhook"}
 RUN_HISTORY = 5000
 
 
@@ -84,10 +85,12 @@ def sync_health(context: WebContext) -> list[JobHealth]:
 
 
 def _job_label(run: RunRecord) -> str:
-    if run.job.startswith("flow:"):
+    kind = run.job.split(":", 1)[0]
+    if kind == "flow":
         return "Flow: " + run.job.removeprefix("flow:").replace("_", " ")
     if run.system and run.stream:
-        return f"{system_name(run.system)} {run.stream.replace('_', ' ')}"
+        label = f"{system_name(run.system)} {run.stream.replace('_', ' ')}"
+        return label if kind == "sync" else f"{label} ({JOB_KINDS.get(kind, kind)})"
     return run.job.replace("_", " ").replace(":", " ")
 
 
