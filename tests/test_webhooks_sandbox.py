@@ -1,9 +1,9 @@
-"""End to end: the Stripe emulator's own signed deliveries, to the webhook app under uvicorn, resync the record.
+"""End to end: the emulators' own signed deliveries, to the webhook app under uvicorn, resync the record.
 
-A customer renamed in the emulator emits `customer.updated`; the emulator POSTs it, signed with
-the endpoint secret, to tieout's webhook endpoint; tieout verifies it, resyncs that one customer
-through the real ResyncService (trigger "webhook") and the store holds the new name, without a
-scheduled sync having run.
+A customer renamed in the Stripe emulator emits `customer.updated`; an invoice finalized in the
+Metronome emulator emits `invoice.finalized`. Each emulator POSTs its event, signed its own way,
+to tieout's endpoint; tieout verifies it, resyncs that one record through the real ResyncService
+(trigger "webhook") and the store holds it as it is now, without a scheduled sync having run.
 """
 
 from __future__ import annotations
