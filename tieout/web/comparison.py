@@ -38,6 +38,15 @@ PER_SYSTEM_FIELDS = frozenset(
 )
 # The system is each column's heading already.
 _NOT_SHOWN = frozenset({"system"})
+_LABELS = {
+    "native_id": "Id in that system",
+    "links": "Ids it holds for other systems",
+    "updated_at": "Last changed there",
+    "subsidiary_id": "Subsidiary",
+    "customer_id": "Customer id there",
+    "payment_terms_days": "Payment terms (days)",
+    "deleted": "Deleted there",
+}
 _LEAD_FIELDS = ("number", "legal_name", "status", "currency", "total", "amount_remaining", "gross")
 
 
@@ -144,7 +153,7 @@ def record_comparison(records: Sequence[CanonicalRecord | None]) -> Comparison:
     rows = []
     for name in ordered:
         values = tuple(values.get(name, "") for values in flat)
-        if not any(values):
+        if not any(values) or (name == "deleted" and set(values) <= {"no", ""}):
             continue
         filled = {value for value in values if value}
         differs = name.split(".")[0] not in PER_SYSTEM_FIELDS and len(filled) > 1
@@ -153,6 +162,8 @@ def record_comparison(records: Sequence[CanonicalRecord | None]) -> Comparison:
 
 
 def _label(name: str) -> str:
+    if name in _LABELS:
+        return _LABELS[name]
     label = words(name.replace(".", " "))
     return "AR" + label[2:] if label.startswith("Ar ") else label
 
