@@ -148,6 +148,19 @@ def test_a_debug_sync_on_the_sandbox_logs_no_secret(captured: io.StringIO, tmp_p
     run_ids = {result.run_id for result in results}
     assert {entry["run_id"] for entry in entries if "run_id" in entry} == run_ids
     assert any(entry["message"] == "request with token=***" for entry in entries)
+    finished = {entry["run_id"]: entry for entry in entries if entry["logger"] == "tieout.runs"}
+    assert set(finished) == run_ids
+    for result in results:
+        entry = finished[result.run_id]
+        assert entry["job"] == f"sync:{result.system}:{result.stream}" and entry["level"] == "INFO"
+        assert (entry["status"], entry["pulled"], entry["api_calls"]) == (
+            "succeeded",
+            result.pulled,
+            result.api_calls,
+        )
+        assert entry["message"].startswith(
+            f"sync:{result.system}:{result.stream} succeeded: {result.pulled} pulled"
+        )
 
 
 def test_other_handlers_never_see_a_secret_either(

@@ -362,7 +362,7 @@ class SyncService:
             tx.finish_run(result.run_id, status=status, at=finished_at, error=error)
             run = tx.get_run(result.run_id)
         if run is not None:
-            metrics.record_run(run.job, status, run.started_at, finished_at)
+            runs.finished(run)
         runs.release(result.run_id)
 
     def run_flows(

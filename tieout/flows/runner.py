@@ -172,5 +172,5 @@ class FlowRunner:
             run = tx.get_run(run_id)
         metrics.record_api_calls(result.target, api_calls)
         if run is not None:
-            metrics.record_run(run.job, status, run.started_at, now)
+            runs.finished(run)
         runs.release(run_id)
