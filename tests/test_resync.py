@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-import yaml
+from sandbox_company import netsuite_customers, postgres_database, sandbox_company, stripe_customers
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -28,13 +27,10 @@ from tieout.connectors.base import Page
 from tieout.findings import SYNC_PUSH_REJECTED
 from tieout.resync import ResyncService
 from tieout.runner import SyncService
-from tieout.sandbox.config_writer import write_sandbox_config
-from tieout.sandbox.runtime import Sandbox, SandboxOptions
-from tieout.sandbox.scenario.generate import generate
+from tieout.sandbox.runtime import Sandbox
 from tieout.store import ExceptionQuery, Store
 from tieout.store.schema import push_ledger
 
-SEED = 42
 BOGUS_SUBSIDIARY = "Atlantis Holdings"
 """Mapped to a NetSuite subsidiary that does not exist, so NetSuite refuses the customer."""
 
@@ -47,24 +43,19 @@ def synced(
 ) -> Iterator[tuple[Sandbox, Path, dict[str, Any]]]:
     """The sandbox company, fully synced (flows included) in sync mode, on each store backend."""
     workdir = tmp_path_factory.mktemp(f"resync-{request.param}")
-    database = f"tieout_resync_{uuid.uuid4().hex[:12]}"
-    admin_url = request.getfixturevalue("postgres_admin_url") if request.param == "postgresql" else ""
-    if admin_url:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{database}"')
-    store_url = f"{admin_url.rsplit('/', 1)[0]}/{database}" if admin_url else f"sqlite:///{workdir}/tieout.db"
-    sandbox = Sandbox(SandboxOptions(workdir=workdir, seed=SEED)).start()
-    try:
-        answer_key = generate(sandbox, seed=SEED)
-        value_maps = {name: dict(values) for name, values in answer_key["value_maps"].items()}
-        value_maps["netsuite_subsidiary"][BOGUS_SUBSIDIARY] = "999"
-        config_path = write_sandbox_config(sandbox.describe(), workdir, value_maps=value_maps, mode="sync")
-        config = yaml.safe_load(config_path.read_text())
-        config["store"] = {"url": store_url}
-        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        loaded = load_config(config_path)
-        store = Store.open(loaded.store_url)
-        service = SyncService(loaded, store)
+    with ExitStack() as stack:
+        if request.param == "postgresql":
+            store_url = stack.enter_context(postgres_database(request.getfixturevalue("postgres_admin_url")))
+        else:
+            store_url = f"sqlite:///{workdir}/tieout.db"
+        sandbox, config_path, value_maps = stack.enter_context(
+            sandbox_company(
+                workdir, store_url, extra_value_maps={"netsuite_subsidiary": {BOGUS_SUBSIDIARY: "999"}}
+            )
+        )
+        config = load_config(config_path)
+        store = Store.open(config.store_url)
+        service = SyncService(config, store)
         try:
             assert all(result.status == "succeeded" for result in service.sync())
             assert not [flow.error for flow in service.run_flows() if flow.error]
@@ -72,33 +63,12 @@ def synced(
             service.close()
             store.close()
         yield sandbox, config_path, value_maps
-    finally:
-        sandbox.stop()
-        if admin_url:
-            with psycopg.connect(admin_url, autocommit=True) as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def invoke(config_path: Path, *args: str) -> Any:
     result = runner.invoke(app, ["--config", str(config_path), *args, "--json"])
     assert result.exit_code in (0, 1), result.output
     return json.loads(result.stdout), result.exit_code
-
-
-def netsuite_customers(sandbox: Sandbox, external_id: str) -> int:
-    with sandbox.netsuite.lock:
-        rows = sandbox.netsuite.db.execute(
-            "SELECT COUNT(*) AS n FROM customer WHERE externalid = ?", (external_id,)
-        ).fetchall()
-    return int(rows[0]["n"])
-
-
-def stripe_customers(sandbox: Sandbox, account_id: str) -> int:
-    with sandbox.stripe.lock:
-        records = list(sandbox.stripe.tables["customer"].records.values())
-    return sum(
-        1 for record in records if (record.get("metadata") or {}).get("salesforce_account_id") == account_id
-    )
 
 
 def new_account(sandbox: Sandbox, name: str, subsidiary: str) -> str:

@@ -39,6 +39,7 @@ from tieout.cli_runs import status as status_command
 from tieout.cli_scheduler import scheduler_app
 from tieout.cli_web import users_app, web
 from tieout.cli_webhooks import webhooks_app
+from tieout.cli_worker import worker as worker_command
 from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.config_sections import LoggingConfig
 from tieout.connectors.registry import installed_connectors
@@ -70,6 +71,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(users_app, name="users")
 app.command("web")(web)
 app.command("resync")(resync_command)
+app.command("worker")(worker_command)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(scheduler_app, name="scheduler")

@@ -40,6 +40,7 @@ from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity, fingerprint_
 from tieout.flows.definitions import FLOWS
 from tieout.flows.runner import FlowResult, FlowRunner
 from tieout.mappings.context import MappingContext
+from tieout.mappings.storable import check_storable
 from tieout.model import CanonicalRecord
 from tieout.observability import metrics, runs
 from tieout.stale_runs import fail_dead_runs
@@ -64,6 +65,8 @@ class PullScope:
     since: datetime | None = None
     until: datetime | None = None
     record_ids: tuple[str, ...] | None = None
+    job_kind: str = "resync"
+    """The run record's job is `<job_kind>:<system>:<stream>` ("sync" for a partition of a sync)."""
 
 
 @dataclass

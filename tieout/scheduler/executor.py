@@ -13,6 +13,8 @@ from concurrent.futures import Future
 from typing import Protocol
 
 from tieout.config import TieoutConfig
+from tieout.config_sections import Executor as ExecutorKind
+from tieout.scheduler.celery_executor import CeleryExecutor
 from tieout.scheduler.jobs import JobOutcome, run_job
 from tieout.store import Store
 
@@ -55,3 +57,10 @@ class InProcessExecutor:
 
     def shutdown(self) -> None:
         self.stop_event.set()
+
+
+def executor_for(config: TieoutConfig, store: Store, *, stop_event: threading.Event) -> Executor:
+    """The executor `workers.executor` names: in this process, or on Celery workers."""
+    if config.workers.executor is ExecutorKind.CELERY:
+        return CeleryExecutor(config, store, stop_event=stop_event)
+    return InProcessExecutor(config, store, stop_event=stop_event)

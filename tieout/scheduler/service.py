@@ -33,7 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from tieout.config import TieoutConfig
 from tieout.config_sections import JobConfig
 from tieout.errors import StoreError
-from tieout.scheduler.executor import Executor, InProcessExecutor
+from tieout.scheduler.executor import Executor, executor_for
 from tieout.scheduler.jobs import JobOutcome
 from tieout.scheduler.locks import LeaderLease, process_gone_here
 from tieout.store import Store
@@ -98,7 +98,7 @@ class SchedulerService:
         self.config = config
         self.store = store
         self.stop_event = stop_event or threading.Event()
-        self.executor = executor or InProcessExecutor(config, store, stop_event=self.stop_event)
+        self.executor = executor or executor_for(config, store, stop_event=self.stop_event)
         self.lease = LeaderLease(store, lease_seconds=config.schedule.leader_lease_seconds, holder=holder)
         self.after_job = list(after_job or [])
         self._scheduler: BackgroundScheduler | None = None
