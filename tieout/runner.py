@@ -40,7 +40,6 @@ from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity, fingerprint_
 from tieout.flows.definitions import FLOWS
 from tieout.flows.runner import FlowResult, FlowRunner
 from tieout.mappings.context import MappingContext
-from tieout.mappings.storable import check_storable
 from tieout.model import CanonicalRecord
 from tieout.observability import metrics, runs
 from tieout.stale_runs import fail_dead_runs
@@ -203,7 +202,7 @@ class SyncService:
         spec = connector.stream(stream)
         started_at = self.clock()
         result = StreamResult(system=system, stream=stream, run_id=str(uuid.uuid4()))
-        job = f"{'sync' if scope is None else 'resync'}:{system}:{stream}"
+        job = f"{'sync' if scope is None else scope.job_kind}:{system}:{stream}"
         with self.store.transaction() as tx:
             fail_dead_runs(tx, job, at=started_at)
             tx.start_run(
