@@ -18,6 +18,7 @@ from fakeledger import (
 )
 
 from tieout.config import Mode, SystemSettings, TieoutConfig
+from tieout.connectors.base import Page
 from tieout.mappings.context import FieldMappings
 from tieout.runner import SyncService
 from tieout.store import Store
@@ -244,3 +245,28 @@ def test_the_call_budget_stops_the_run_cleanly(store: Store, ledgerly_url: str) 
     result = service.sync_stream("ledgerly", "invoices")
     assert result.status == "failed" and result.error is not None and "budget" in result.error
     assert len(stored_ids(store)) == 50
+
+
+class FeedReadingLedgerly(LedgerlyConnector):
+    """Ledgerly as if it kept a change feed: after its pages, an empty one saying how far it was read."""
+
+    def pull(
+        self, stream: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Page]:
+        yield from super().pull(stream, since=since, until=until)
+        yield Page([], watermark=until)
+
+
+def test_a_change_feed_watermark_moves_the_cursor_even_when_nothing_changed(
+    store: Store, ledgerly_url: str
+) -> None:
+    started = datetime(2026, 3, 1, tzinfo=UTC)
+    connector = FeedReadingLedgerly(LedgerlySettings(base_url=ledgerly_url, api_token=TOKEN, page_size=25))  # type: ignore[arg-type]
+    service = SyncService(
+        make_config(str(store.engine.url)), store, connectors={"ledgerly": connector}, clock=lambda: started
+    )  # type: ignore[arg-type]
+    for stream in ("invoices", "customers"):
+        assert service.sync_stream("ledgerly", stream).status == "succeeded"
+        with store.transaction() as tx:
+            cursor = tx.get_cursor("ledgerly", stream)
+        assert cursor is not None and cursor.watermark == started, stream

@@ -288,7 +288,7 @@ class SyncService:
     def _map_page(self, system: str, spec: StreamSpec, page: Page, run_id: str) -> _MappedPage:
         context = MappingContext(system=system, stream=spec.name, fields=self.config.field_mappings)
         pulled_at = self.clock()
-        out = _MappedPage()
+        out = _MappedPage(newest=page.watermark)
         for record in page.records:
             error_text = None
             try:

@@ -118,14 +118,12 @@ def test_contracts_and_invoices_page_per_customer(world: World) -> None:
     assert listed == set(world.account.customers)
 
 
-def test_unchanged_invoice_resync_costs_the_customer_list_and_one_call_per_customer(world: World) -> None:
+def test_a_new_invoice_is_found_newest_first_once_the_audit_log_names_it(world: World) -> None:
     newest = max(record.updated_at for record in records(world.pull("invoices")))
     world.recorder.requests.clear()
 
     assert records(world.pull("invoices", since=newest + timedelta(seconds=1), until=NOW)) == []
-    assert world.recorder.count("/v1/customers") == 4
-    invoice_calls = [query for _, path, query in world.recorder.requests if path.endswith("/invoices")]
-    assert len(invoice_calls) == 12 and all("sort=date_desc" in query for query in invoice_calls)
+    assert [path for _, path, _ in world.recorder.requests] == ["/v1/auditLogs"]
 
     customer = world.account.customers[0]
     late = world.state.create_invoice(
@@ -136,8 +134,12 @@ def test_unchanged_invoice_resync_costs_the_customer_list_and_one_call_per_custo
         status="FINALIZED",
         line_items=[{"name": "Fee", "total": 100}],
     )
+    world.recorder.requests.clear()
     later = world.pull("invoices", since=newest + timedelta(seconds=1), until=NOW)
     assert [r.source_id for r in records(later)] == [late["id"]]
+    assert world.recorder.count("/v1/customers") == 4
+    invoice_calls = [query for _, path, query in world.recorder.requests if path.endswith("/invoices")]
+    assert len(invoice_calls) == 12 and all("sort=date_desc" in query for query in invoice_calls)
 
 
 def test_price_book_is_fetched_once_per_pull(world: World) -> None:
@@ -410,3 +412,26 @@ def test_talks_tls_with_the_sandbox_ca(tmp_path: Path) -> None:
         connector = emulator.connector(ca_bundle=str(authority.ca_bundle_path))
         connector.check()
         connector.close()
+
+
+def test_an_unchanged_account_costs_one_audit_log_call_per_stream_and_changes_are_found(world: World) -> None:
+    for stream in ("customers", "contracts", "invoices"):
+        world.pull(stream)
+    world.state.clock.advance(timedelta(hours=1))
+    since, until = NOW + timedelta(minutes=1), NOW + timedelta(hours=2)
+    for stream in ("customers", "contracts", "invoices"):
+        world.recorder.requests.clear()
+        pages = world.pull(stream, since=since, until=until)
+        assert records(pages) == [] and pages[-1].watermark == until, stream
+        assert [path for _, path, _ in world.recorder.requests] == ["/v1/auditLogs"], stream
+
+    customer, invoice = world.account.customers[2], world.account.invoices[0]
+    world.state.set_customer_name(customer, "Renamed Co")
+    voided = world.state.void_invoice(invoice)
+    world.recorder.requests.clear()
+    [renamed] = records(world.pull("customers", since=since, until=until))
+    assert (renamed.source_id, renamed.payload["name"]) == (customer, "Renamed Co")
+    assert world.recorder.count("/v1/customers") == 0  # read by id, not by listing every customer
+    invoices = records(world.pull("invoices", since=since, until=until))
+    assert [(record.source_id, record.payload["status"]) for record in invoices] == [(invoice, "VOID")]
+    assert voided["issued_at"] < iso(since)  # issued long before the window: found through the log

@@ -446,3 +446,25 @@ def test_contract_links_billing_and_revenue_configurations(world: World) -> None
             starting_at="2025-01-01T00:00:00Z",
             billing_provider_configuration={"billing_provider": "netsuite", "delivery_method": "aws_sqs"},
         )
+
+
+def test_the_audit_log_lists_changes_in_time_order_by_page_and_by_resource(world: World) -> None:
+    client = world.client
+    start = world.clock.now()
+    customer = client.v1.customers.create(name="Logged Co", ingest_aliases=[unique("log")]).data
+    world.clock.advance(timedelta(minutes=1))
+    client.v1.customers.set_name(customer_id=customer.id, name="Logged Company")
+    world.clock.advance(timedelta(minutes=1))
+    client.v1.customers.archive(id=customer.id)
+
+    pages = client.v1.audit_logs.list(starting_on=start, limit=2)
+    entries = [entry for entry in pages if entry.resource_id == customer.id]
+    assert [entry.action for entry in entries] == ["create", "setName", "archive"]
+    assert [entry.timestamp for entry in entries] == sorted(entry.timestamp for entry in entries)
+    assert all(entry.resource_type == "customer" for entry in entries)
+    newest = client.v1.audit_logs.list(
+        sort="date_desc", limit=1, resource_type="customer", resource_id=customer.id
+    ).data
+    assert [entry.action for entry in newest] == ["archive"]
+    later = client.v1.audit_logs.list(starting_on=world.clock.now() + timedelta(seconds=1)).data
+    assert later == []

@@ -69,6 +69,10 @@ class Page:
     """One page as the system served it: the unit the runner commits atomically."""
 
     records: list[RawRecord]
+    watermark: datetime | None = None
+    """How far the stream has been read when that is not the newest record's time: a connector
+    that reads changes from the system's own change feed sets it to the moment the feed was read
+    up to, so the cursor moves on even when nothing changed."""
 
 
 @dataclass(frozen=True)

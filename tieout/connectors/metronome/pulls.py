@@ -1,7 +1,15 @@
 """Pulls of the Metronome streams, page by page, each request through `MetronomeApi.call`.
 
-Metronome has no "changed since" filter on any of these lists, so `since`/`until` are applied to
-each record's `updated_at` here, and the cost of a pull is bounded by listing, not by change:
+Metronome has no "changed since" filter on any of these lists, so a full pull lists, and
+`since`/`until` are applied to each record's `updated_at` here. An incremental pull of customers,
+contracts or invoices first reads the account's audit log (`GET /v1/auditLogs` from `since`),
+Metronome's feed of what changed: a stream with no change there costs that one call, and its
+cursor moves to the moment the feed was read up to (`Page.watermark`). With changes, customers
+are read one by one by id, and contracts and invoices by listing each customer's as below,
+keeping those the log names as well as those in the window (an invoice voided long after it was
+issued is found by a second listing, oldest first, that stops once every named one is found). A
+record the log names is stamped with its last change there when that is later than its own time.
+Where the token may not read the audit log (403/404), pulls list as a full pull would:
 
 - customers: the customer list (active, then archived), 100 a page; the billing-provider
   configurations of each customer in the window (one call each). `updated_at` = `updated_at`.
@@ -27,7 +35,7 @@ from typing import Any
 from tieout.connectors.base import Page, RawRecord
 from tieout.connectors.metronome.api import SYSTEM, MetronomeApi
 from tieout.connectors.metronome.lookups import PriceBook, Record, iso
-from tieout.errors import ConnectorError, MappingError, NotFoundError
+from tieout.errors import ConnectorError, MappingError, NotFoundError, PermissionDenied
 from tieout.mappings.metronome import LOOKUPS, usage_native_id
 from tieout.mappings.metronome.common import timestamp
 
@@ -47,6 +55,13 @@ def in_window(moment: datetime | None, since: datetime | None, until: datetime |
     if moment is None:
         return True  # unreadable: pass it on so the mapping failure is filed, not hidden
     return (since is None or moment >= since) and (until is None or moment < until)
+
+
+def latest(moment: datetime | None, changed_at: datetime | None) -> datetime | None:
+    """A record's own time, or its last change in the audit log when that is later."""
+    if moment is None or changed_at is None:
+        return moment if changed_at is None else changed_at
+    return max(moment, changed_at)
 
 
 def contract_updated_at(contract: Record) -> datetime | None:
@@ -97,7 +112,42 @@ class Puller:
             for customer in page:
                 yield str(customer["id"])
 
+    def changes(self, since: datetime | None) -> dict[str, dict[str, datetime]] | None:
+        """Ids the audit log says changed since `since`, with their last change, by resource type
+        (None: the log cannot be read, list instead)."""
+        if since is None:
+            return None
+        changed: dict[str, dict[str, datetime]] = {}
+        params: dict[str, Any] = {"starting_on": iso(since), "limit": 100}
+        try:
+            while True:
+                body = self.api.call(
+                    "GET /v1/auditLogs", self.sdk.v1.audit_logs.with_raw_response.list, **params
+                )
+                entries = body.get("data") or []
+                for entry in entries:
+                    kind, resource_id = entry.get("resource_type"), entry.get("resource_id")
+                    moment = stamp(entry.get("timestamp"))
+                    if isinstance(kind, str) and isinstance(resource_id, str) and moment is not None:
+                        seen = changed.setdefault(kind, {})
+                        seen[resource_id] = max(moment, seen.get(resource_id, moment))
+                # The log is a stream: an empty page with a cursor means nothing newer yet.
+                if not body.get("next_page") or not entries:
+                    return changed
+                params = {"next_page": body["next_page"], "limit": 100}
+        except (NotFoundError, PermissionDenied):
+            return None
+
+    def read_up_to(self, until: datetime | None) -> Page:
+        """The empty page that moves the cursor to where the audit log was read from."""
+        return Page([], watermark=until or self.clock())
+
     def customers(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
+        changed = self.changes(since)
+        if changed is not None:
+            found = (self.one(customer_id, None) for customer_id in sorted(changed.get("customer", ())))
+            yield Page([record for record in found if record is not None], watermark=until or self.clock())
+            return
         for page in self.customer_pages():
             records = [
                 self.customer_record(customer)
@@ -176,6 +226,11 @@ class Puller:
         return self.record(record_id, stamp(invoice.get("issued_at")), invoice)
 
     def contracts(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
+        changed = self.changes(since)
+        named = (changed or {}).get("contract", {})
+        if changed is not None and not named:
+            yield self.read_up_to(until)
+            return
         for customer_id in self.customer_ids():
             records = []
             cursor: str | None = None
@@ -187,16 +242,17 @@ class Puller:
                     "POST /v2/contracts/list", self.sdk.v2.contracts.with_raw_response.list, **params
                 )
                 for contract in body.get("data") or []:
-                    updated_at = contract_updated_at(contract)
-                    if in_window(updated_at, since, until):
-                        records.append(
-                            self.record(str(contract["id"]), updated_at, self.with_price_book(contract))
-                        )
+                    contract_id = str(contract["id"])
+                    updated_at = latest(contract_updated_at(contract), named.get(contract_id))
+                    if in_window(updated_at, since, until) or contract_id in named:
+                        records.append(self.record(contract_id, updated_at, self.with_price_book(contract)))
                 cursor = body.get("cursor")
                 if not cursor:
                     break
             if records:
                 yield Page(records)
+        if changed is not None:
+            yield self.read_up_to(until)
 
     def with_price_book(self, contract: Record) -> Record:
         rate_card_id = contract.get("rate_card_id")
@@ -239,18 +295,50 @@ class Puller:
                 return
 
     def invoices(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
-        for customer_id in self.customer_ids():
+        changed = self.changes(since)
+        named = dict((changed or {}).get("invoice", {}))
+        if changed is not None and not named:
+            yield self.read_up_to(until)
+            return
+        customers = list(self.customer_ids())
+        unfound = set(named)
+        for customer_id in customers:
             for page in self.invoice_pages(customer_id, newest_first=since is not None):
                 records = [
-                    self.record(str(invoice["id"]), stamp(invoice.get("issued_at")), invoice)
+                    self.invoice_record(invoice, named)
                     for invoice in page
-                    if in_window(stamp(invoice.get("issued_at")), since, until)
+                    if in_window(stamp(invoice.get("issued_at")), since, until) or str(invoice["id"]) in named
                 ]
+                unfound -= {record.source_id for record in records}
                 if records:
                     yield Page(records)
                 oldest = stamp(page[-1].get("issued_at")) if page else None
                 if since is not None and oldest is not None and oldest < since:
                     break
+        if unfound:
+            yield from self.named_invoices(customers, {key: named[key] for key in unfound})
+        if changed is not None:
+            yield self.read_up_to(until)
+
+    def invoice_record(self, invoice: Record, named: Mapping[str, datetime]) -> RawRecord:
+        invoice_id = str(invoice["id"])
+        return self.record(
+            invoice_id, latest(stamp(invoice.get("issued_at")), named.get(invoice_id)), invoice
+        )
+
+    def named_invoices(self, customers: list[str], named: dict[str, datetime]) -> Iterator[Page]:
+        """Invoices the audit log names that were issued before the window (voided since, say)."""
+        for customer_id in customers:
+            for page in self.invoice_pages(customer_id, newest_first=False):
+                records = [
+                    self.invoice_record(invoice, named) for invoice in page if str(invoice["id"]) in named
+                ]
+                for record in records:
+                    del named[record.source_id]
+                if records:
+                    yield Page(records)
+                if not named:
+                    return
 
     def usage(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
         if since is None:

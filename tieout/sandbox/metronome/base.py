@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tieout.sandbox.clock import SandboxClock
+from tieout.sandbox.metronome.audit import AuditLog
 from tieout.sandbox.metronome.webhooks import WebhookDispatcher
 from tieout.sandbox.metronome.wire import iso, not_found
 
@@ -80,6 +81,7 @@ class StateBase:
         self.finalize_grace = finalize_grace
         self._random = random.Random(seed)
         self.webhooks = WebhookDispatcher(self.clock, url=webhook_url, secret=webhook_secret)
+        self.audit_log = AuditLog()
 
         self.customers: dict[str, Record] = {}
         self.customer_order: list[str] = []
@@ -123,6 +125,9 @@ class StateBase:
 
     def now_iso(self) -> str:
         return iso(self.clock.now())
+
+    def audit(self, resource_type: str, resource_id: str, action: str, *, at: datetime | None = None) -> None:
+        self.audit_log.record(at or self.clock.now(), resource_type, resource_id, action)
 
     def customer_record(self, customer_id: str) -> Record:
         record = self.customers.get(customer_id)

@@ -126,6 +126,7 @@ class ContractsMixin(InvoicesMixin):
             self.contracts_by_customer.setdefault(customer_id, []).append(contract_id)
             if key is not None:
                 self.contract_uniqueness_keys[key] = contract_id
+            self.audit("contract", contract_id, "create")
             return record
 
     def contract_record(self, customer_id: str, contract_id: str) -> Record:
@@ -182,6 +183,7 @@ class ContractsMixin(InvoicesMixin):
         with self.lock:
             record = self.contract_record(customer_id, contract_id)
             record.setdefault("archived_at", self.now_iso())
+            self.audit("contract", contract_id, "archive")
             if void_invoices:
                 for invoice_id in list(self.invoices_by_customer.get(customer_id, [])):
                     invoice = self.invoices[invoice_id]

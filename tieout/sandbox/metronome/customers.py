@@ -103,6 +103,7 @@ class CustomersMixin(StateBase):
                 self.alias_owner[alias] = customer_id
             self.billing_configs[customer_id] = configs
             self.revenue_configs[customer_id] = revenue
+            self.audit("customer", customer_id, "create")
             return record
 
     def get_customer(self, customer_id: str) -> Record:
@@ -164,6 +165,7 @@ class CustomersMixin(StateBase):
                 for alias in record["ingest_aliases"]:
                     if self.alias_owner.get(alias) == customer_id:
                         del self.alias_owner[alias]
+                self.audit("customer", customer_id, "archive")
             return record
 
     def set_ingest_aliases(self, customer_id: str, ingest_aliases: list[str]) -> Record:
@@ -180,6 +182,7 @@ class CustomersMixin(StateBase):
             record["ingest_aliases"] = aliases
             record["external_id"] = aliases[0] if aliases else customer_id
             record["updated_at"] = self.now_iso()
+            self.audit("customer", customer_id, "setIngestAliases")
             return record
 
     def set_customer_name(self, customer_id: str, name: str) -> Record:
@@ -189,6 +192,7 @@ class CustomersMixin(StateBase):
             record = self.customer_record(customer_id)
             record["name"] = name[:160]
             record["updated_at"] = self.now_iso()
+            self.audit("customer", customer_id, "setName")
             return record
 
     def update_customer_config(self, customer_id: str, *, salesforce_account_id: str | None) -> Record:
@@ -196,6 +200,7 @@ class CustomersMixin(StateBase):
             record = self.customer_record(customer_id)
             record["customer_config"] = {"salesforce_account_id": salesforce_account_id}
             record["updated_at"] = self.now_iso()
+            self.audit("customer", customer_id, "updateConfig")
             return record
 
     def customer_billing_configurations(

@@ -114,6 +114,10 @@ class InvoicesMixin(StateBase):
             record.update({k: v for k, v in extra.items() if v is not None})
             self._set_lines(record, line_items)
             self.invoices[invoice_id] = record
+            # Seeding writes finalized invoices directly, standing in for the finalization
+            # Metronome runs (and logs) at the issue time: that is when the log shows them.
+            logged_at = max(self.now(), issued) if status != "DRAFT" and issued is not None else None
+            self.audit("invoice", invoice_id, "create", at=logged_at)
             self.invoice_index[invoice_id] = InvoiceIndex(start, end, issued, self._sort_key(record))
             self.invoices_by_customer.setdefault(customer_id, []).append(invoice_id)
             if status == "DRAFT":
@@ -148,6 +152,7 @@ class InvoicesMixin(StateBase):
             if record["status"] != "DRAFT":
                 raise bad_request(f"invoice {invoice_id} is {record['status']} and can no longer change")
             self._set_lines(record, line_items)
+            self.audit("invoice", invoice_id, "updateDraft")
             return record
 
     def finalize_invoice(self, invoice_id: str, *, issued_at: Any = None) -> Record:
@@ -166,6 +171,7 @@ class InvoicesMixin(StateBase):
         with self.lock:
             record = self.invoice_record(invoice_id)
             record["status"] = status
+            self.audit("invoice", invoice_id, "void" if status == "VOID" else "finalize")
             if status == "FINALIZED":
                 self._notify_finalized(record)
             return record
@@ -182,6 +188,7 @@ class InvoicesMixin(StateBase):
         with self.lock:
             record = self.invoice_record(invoice_id)
             record["external_invoice"] = external_invoice_record(external_invoice)
+            self.audit("invoice", invoice_id, "setExternalInvoice")
             error = (external_invoice or {}).get("billing_provider_error")
             if error:
                 self.webhooks.emit(
@@ -208,6 +215,7 @@ class InvoicesMixin(StateBase):
         with self.lock:
             record = self.invoice_record(invoice_id)
             record["revenue_system_invoices"] = [dict(e) for e in revenue_system_invoices]
+            self.audit("invoice", invoice_id, "setRevenueSystemInvoices")
             return record
 
     def finalize_due_invoices(self) -> list[str]:

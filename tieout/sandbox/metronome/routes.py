@@ -128,6 +128,21 @@ async def list_invoices(state: MetronomeState, request: Request) -> Response:
     return page(rows, cursor)
 
 
+async def list_audit_logs(state: MetronomeState, request: Request) -> Response:
+    query = request.query_params
+    starting_on, ending_before = query.get("starting_on"), query.get("ending_before")
+    rows, cursor = state.audit_log.page(
+        limit=page_limit(query.get("limit")),
+        starting_on=parse_time(starting_on, "starting_on") if starting_on else None,
+        ending_before=parse_time(ending_before, "ending_before") if ending_before else None,
+        sort=query.get("sort", "date_asc"),
+        next_page=query.get("next_page"),
+        resource_type=query.get("resource_type"),
+        resource_id=query.get("resource_id"),
+    )
+    return page(rows, cursor)
+
+
 async def get_invoice(state: MetronomeState, request: Request) -> Response:
     with state.lock:
         record = state.invoice_record(request.path_params["invoice_id"], request.path_params["customer_id"])
@@ -356,6 +371,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("/v1/customers/{customer_id}/invoices/{invoice_id}", "GET", get_invoice),
     ("/v1/getCustomerBillingProviderConfigurations", "POST", billing_configurations),
     ("/v1/invoices/void", "POST", void_invoice),
+    ("/v1/auditLogs", "GET", list_audit_logs),
     ("/v1/billable-metrics/create", "POST", create_billable_metric),
     ("/v1/billable-metrics/archive", "POST", archive_billable_metric),
     ("/v1/billable-metrics", "GET", list_billable_metrics),
