@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -412,3 +416,65 @@ def test_an_event_whose_processing_died_is_taken_over_by_a_later_delivery(
     moment[0] = claimed_at + timedelta(minutes=20)
     assert deliver() == "processed" and len(resyncer.calls) == 1
     assert deliver() == "duplicate" and len(resyncer.calls) == 1
+
+
+def test_tieout_webhooks_serve_answers_signed_deliveries_and_keeps_metrics_off_the_internet(
+    store: Store, tmp_path: Path
+) -> None:
+    config = tmp_path / "tieout.yaml"
+    config.write_text(
+        f'version: 1\nstore: {{url: "{store.engine.url.render_as_string(hide_password=False)}"}}\n'
+        "webhooks: {stripe_signing_secret: '${STRIPE_WEBHOOK_SECRET}'}\n"
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    command = [
+        sys.executable,
+        "-m",
+        "tieout",
+        "--config",
+        str(config),
+        "webhooks",
+        "serve",
+        "--port",
+        str(port),
+    ]
+    env = {**os.environ, "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET}
+    served = subprocess.Popen(
+        [*command, "--no-metrics"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert served.poll() is None and time.monotonic() < deadline, (
+                    served.stderr.read() if served.stderr else ""
+                )
+                time.sleep(0.1)
+        body = json.dumps(
+            {
+                "id": "evt_served",
+                "type": "plan.created",
+                "data": {"object": {"id": "plan_1", "object": "plan"}},
+            }
+        ).encode()
+        delivered = httpx.post(
+            f"{base}/webhooks/stripe", content=body, headers=stripe_headers(body), timeout=30
+        )
+        forged = httpx.post(f"{base}/webhooks/stripe", content=body, headers=stripe_headers(body, secret="x"))
+        metrics = httpx.get(f"{base}/metrics", timeout=5)
+    finally:
+        served.terminate()
+        _, stderr = served.communicate(timeout=30)
+    assert health.json() == {"status": "ok"}
+    assert delivered.status_code == 200 and delivered.json()["status"] == "ignored"
+    assert forged.status_code == 400 and metrics.status_code == 404
+    logged = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
+    assert any(entry["message"].startswith("webhook from stripe refused as forged") for entry in logged)
+    assert STRIPE_SECRET.encode() not in stderr
+    assert stored_event(store, "stripe", "evt_served").status == "ignored"

@@ -1,15 +1,24 @@
-"""`tieout webhooks list`: the webhook deliveries received, newest first, with what became of each."""
+"""`tieout webhooks list|serve`: the webhook events received, and the webhook endpoints on their own.
+
+`tieout web` serves the endpoints along with the web app; `serve` is for a deployment that puts
+only the webhook endpoints where Stripe and Metronome can reach them.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+import uvicorn
 from rich.table import Table
 
 from tieout.cli_common import JsonOption, errors_to_exit_codes, out, print_json, state
 from tieout.config import load_config
+from tieout.observability.logging import configure_logging
 from tieout.store import Store
+from tieout.webhooks.app import create_webhook_app
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 webhooks_app = typer.Typer(help="Webhook events received from Stripe and Metronome.", no_args_is_help=True)
 
@@ -45,3 +54,27 @@ def list_events(
             event.error or "",
         )
     out.print(table)
+
+
+@webhooks_app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8081,
+    metrics: Annotated[
+        bool | None,
+        typer.Option("--metrics/--no-metrics", help="Serve /metrics (default: only on a loopback address)."),
+    ] = None,
+) -> None:
+    """Serve POST /webhooks/stripe and /webhooks/metronome, with /healthz (and /metrics), until stopped."""
+    with errors_to_exit_codes():
+        config = load_config(state.config_path)
+        configure_logging(config)
+        store = Store.open(config.store_url)
+    app = create_webhook_app(
+        config, store, serve_metrics=host in LOOPBACK_HOSTS if metrics is None else metrics
+    )
+    out.print(f"tieout webhooks on http://{host}:{port}/webhooks/ (Ctrl-C stops it)", highlight=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
+    finally:
+        store.close()

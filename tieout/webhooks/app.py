@@ -1,8 +1,8 @@
 """The HTTP side of the webhooks: POST /webhooks/stripe and /webhooks/metronome, as a FastAPI router.
 
 `webhook_router(config, store)` is what the web app includes; `create_webhook_app(config, store)`
-serves the router alone, with /healthz and /metrics, for a deployment that exposes only the
-webhook endpoints to the internet. A body over `webhooks.max_body_bytes` is refused with 413 as
+(`tieout webhooks serve`) serves the router alone, with /healthz and /metrics, for a deployment
+that exposes only the webhook endpoints to the internet. A body over `webhooks.max_body_bytes` is refused with 413 as
 soon as its declared length (or, without one, what has arrived) passes the limit, without reading
 the rest. Verification and processing run in a worker thread, off the event loop.
 """
@@ -65,11 +65,12 @@ def webhook_router(
 
 
 def create_webhook_app(
-    config: TieoutConfig, store: Store, *, receiver: WebhookReceiver | None = None
+    config: TieoutConfig, store: Store, *, receiver: WebhookReceiver | None = None, serve_metrics: bool = True
 ) -> FastAPI:
+    """The webhook endpoints with /healthz and, unless `serve_metrics` is off (the app faces the
+    internet), /metrics."""
     app = FastAPI(title="tieout webhooks", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(webhook_router(config, store, receiver=receiver))
-    registry = build_registry(store)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -80,8 +81,11 @@ def create_webhook_app(
         status = "ok" if current == newest else "schema out of date"
         return JSONResponse({"status": status}, status_code=200 if current == newest else 503)
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return metrics_response(registry)
+    if serve_metrics:
+        registry = build_registry(store)
+
+        @app.get("/metrics")
+        def metrics() -> Response:
+            return metrics_response(registry)
 
     return app
