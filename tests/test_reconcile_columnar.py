@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +158,22 @@ def test_sqlite_and_postgresql_state_stores_end_with_the_same_queue(
             store.close()
     assert queues[0] == queues[1]
     assert len(queues[0]) > 30
+
+
+def test_since_files_and_resolves_only_what_names_a_record_changed_or_dated_since(
+    store: Store, tmp_path: Path
+) -> None:
+    ledger = generate(store, 1500, seed=5, defect_rate=0.002)
+    facts_path = tmp_path / "facts.duckdb"
+    Reconciler(store, facts_path=facts_path).run()
+    before = _queue(store)
+    fixed = set(ledger.total_differences)
+    change(store, ledger, 0.01)  # written to the store on 2 November 2026
+    # Nothing is changed or dated in 2030: the corrected totals are not looked at again, so their
+    # exceptions stay open, where a full run would close them.
+    later = Reconciler(store, facts_path=facts_path).run(since=date(2030, 1, 1))
+    assert (later.opened, later.refreshed, later.resolved) == (0, 0, 0)
+    assert _queue(store) == before
+    recent = Reconciler(store, facts_path=facts_path).run(since=date(2026, 11, 2))
+    assert recent.resolved == len(fixed) > 0 and recent.opened >= 1
+    assert {row[0] for row in _queue(store) if row[2] == "open"} == set(ledger.expected)

@@ -19,22 +19,23 @@ could find, and perhaps more, never fewer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import select
 
 from tieout.reconcile.rules.customers import normalize_name
 from tieout.store import Store
-from tieout.store.schema import canonical_records, crosswalk, record_changes
+from tieout.store.facts import CanonicalRow
 
 SYSTEMS = ("salesforce", "metronome", "stripe", "netsuite")
 HUB = {"invoice": "metronome", "payment": "stripe", "refund": "stripe", "payout": "stripe"}
 """The system whose copy names a group; Salesforce for every other kind."""
 CHUNK = 100_000
+LAYOUT = 2
+"""The projection's table layout; a cache of another layout is rebuilt."""
 POSTGRES_LOOKBACK = 10_000
 """PostgreSQL hands out sequence numbers before commit, so a late commit can land below the
 watermark; that many entries below it are read again (unchanged ones are skipped by hash)."""
@@ -44,7 +45,9 @@ _SHAPE = (
     '{"native_id": "VARCHAR", "customer_id": "VARCHAR", "currency": "VARCHAR", "status": "VARCHAR", '
     '"number": "VARCHAR", "contract_number": "VARCHAR", "subsidiary_id": "VARCHAR", "contract_id": "VARCHAR", '
     '"product_id": "VARCHAR", "exchange_rate": "VARCHAR", "period_start": "VARCHAR", "period_end": "VARCHAR", '
-    '"updated_at": "VARCHAR", "legal_name": "VARCHAR", '
+    '"updated_at": "VARCHAR", "legal_name": "VARCHAR", "issued_on": "VARCHAR", "received_at": "VARCHAR", '
+    '"refunded_at": "VARCHAR", "arrival_on": "VARCHAR", "as_of": "VARCHAR", "starts_on": "VARCHAR", '
+    '"posted_on": "VARCHAR", '
     + ", ".join(f'"{name}": {_AMOUNT}' for name in ("total", "gross", "amount", "balance", "subtotal", "tax"))
     + f', "amount_paid": {_AMOUNT}, "amount_remaining": {_AMOUNT}, "unapplied": {_AMOUNT}, '
     + '"links": {'
@@ -74,7 +77,10 @@ SELECT
     {_decimal("amount_paid.amount")} AS paid, {_decimal("amount_remaining.amount")} AS remaining,
     {_decimal("unapplied.amount")} AS unapplied, {_decimal("exchange_rate", 12)} AS exchange_rate,
     {_date_of("period_start")} AS period_start, {_date_of("period_end", last_day=True)} AS period_end,
-    j.updated_at, j.legal_name,
+    TRY_CAST(rtrim(j.updated_at, 'Z') AS TIMESTAMP) AS updated_at, j.legal_name,
+    TRY_CAST(left(coalesce(j.issued_on, j.received_at, j.refunded_at, j.arrival_on, j.as_of, j.starts_on,
+                           j.posted_on), 10) AS DATE) AS dated_on,
+    s.stored_at,
     {", ".join(f"j.links.{system} AS link_{system}" for system in SYSTEMS)},
     s.entity_id, s.content_hash, CAST(NULL AS VARCHAR) AS name_key
 FROM (SELECT *, json_transform(payload, '{_SHAPE}') AS j FROM staged WHERE NOT deleted) AS s
@@ -85,7 +91,8 @@ _FACT_COLUMNS = """
     currency VARCHAR, status VARCHAR, number VARCHAR, subsidiary_id VARCHAR, contract_id VARCHAR,
     product_id VARCHAR, total DECIMAL(38, 9), subtotal DECIMAL(38, 9), tax DECIMAL(38, 9),
     paid DECIMAL(38, 9), remaining DECIMAL(38, 9), unapplied DECIMAL(38, 9), exchange_rate DECIMAL(38, 12),
-    period_start DATE, period_end DATE, updated_at VARCHAR, legal_name VARCHAR,
+    period_start DATE, period_end DATE, updated_at TIMESTAMP, legal_name VARCHAR, dated_on DATE,
+    stored_at TIMESTAMP,
     link_salesforce VARCHAR, link_metronome VARCHAR, link_stripe VARCHAR, link_netsuite VARCHAR,
     entity_id VARCHAR, content_hash VARCHAR, name_key VARCHAR, grp VARCHAR
 """
@@ -98,6 +105,7 @@ _STAGED = pa.schema(
         ("payload", pa.string()),
         ("content_hash", pa.string()),
         ("deleted", pa.bool_()),
+        ("stored_at", pa.timestamp("us")),
         ("entity_id", pa.string()),
     ]
 )
@@ -116,9 +124,17 @@ class Facts:
 
     def __init__(self, store: Store, path: Path | None = None) -> None:
         self.store = store
+        self.scratch: set[str] = set()
+        """Temporary tables built for this run (summaries the screens share)."""
         self.db = duckdb.connect(str(path) if path is not None else ":memory:")
         self.db.execute("SET preserve_insertion_order = false")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT)")
+        if self._meta("layout") not in (None, LAYOUT):
+            # Projected by another tieout: start again rather than read columns that moved.
+            for table in ("meta", "facts", "applications", "prices"):
+                self.db.execute(f"DROP TABLE IF EXISTS {table}")
+            self.db.execute("CREATE TABLE meta (name VARCHAR PRIMARY KEY, value BIGINT)")
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('layout', ?)", [LAYOUT])
         self.db.execute(f"CREATE TABLE IF NOT EXISTS facts ({_FACT_COLUMNS})")
         self.db.execute("CREATE TABLE IF NOT EXISTS applications (record_id VARCHAR, invoice_id VARCHAR)")
         self.db.execute(
@@ -129,88 +145,56 @@ class Facts:
     def close(self) -> None:
         self.db.close()
 
-    @property
-    def watermark(self) -> int | None:
-        rows = self.db.execute("SELECT value FROM meta WHERE name = 'watermark'").fetchall()
+    def _meta(self, name: str) -> int | None:
+        rows = self.db.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchall()
         return int(rows[0][0]) if rows else None
 
-    def catch_up(self) -> tuple[list[str], int]:
+    @property
+    def watermark(self) -> int | None:
+        return self._meta("watermark")
+
+    def catch_up(self) -> tuple[int, int]:
         """Project what changed since the watermark (everything on first use).
 
-        Returns the record ids whose projection changed (all, after a rebuild) and how many
+        Returns how many records' projection changed (all, after a rebuild) and how many
         records were read from the store.
         """
         with self.store.transaction() as tx:
-            last = tx.connection.execute(
-                select(record_changes.c.seq).order_by(record_changes.c.seq.desc()).limit(1)
-            ).scalar()
-        head = int(last or 0)
+            head = tx.change_head()
         watermark = self.watermark
         if watermark is None or head < watermark:
             return self._rebuild(head)
         if head == watermark:
-            return [], 0
+            return 0, 0
         lookback = POSTGRES_LOOKBACK if self.store.dialect == "postgresql" else 0
         with self.store.transaction() as tx:
-            ids = sorted(
-                {
-                    row[0]
-                    for row in tx.connection.execute(
-                        select(record_changes.c.record_id).where(record_changes.c.seq > watermark - lookback)
-                    )
-                }
-            )
+            ids = tx.changed_since(watermark - lookback)
         changed = self._refresh(ids)
         self._set_watermark(head)
-        return changed, len(ids)
+        return len(changed), len(ids)
 
     def _set_watermark(self, head: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", [head])
 
-    def _rebuild(self, head: int) -> tuple[list[str], int]:
+    def _rebuild(self, head: int) -> tuple[int, int]:
         for table in ("facts", "applications", "prices"):
             self.db.execute(f"DELETE FROM {table}")
-        entities = self._entities(None)
         read = 0
         with self.store.transaction() as tx:
-            result = tx.connection.execution_options(stream_results=True, yield_per=CHUNK).execute(
-                select(
-                    canonical_records.c.record_id,
-                    canonical_records.c.kind,
-                    canonical_records.c.system,
-                    canonical_records.c.payload,
-                    canonical_records.c.content_hash,
-                    canonical_records.c.deleted,
-                )
-            )
-            for rows in result.partitions(CHUNK):
+            entities = tx.entities_of(None)
+            for rows in tx.stream_canonical_rows(CHUNK):
                 read += len(rows)
                 self._load(rows, entities)
         self._group(None)
+        # Clustered by kind and system, the screens' filters skip most of the table by zone maps.
+        self.db.execute("CREATE OR REPLACE TABLE facts AS SELECT * FROM facts ORDER BY kind, system, grp")
+        self.db.execute(
+            "CREATE OR REPLACE TABLE applications AS SELECT * FROM applications ORDER BY record_id"
+        )
         self._set_watermark(head)
-        return [row[0] for row in self.db.execute("SELECT record_id FROM facts").fetchall()], read
+        return self.db.execute("SELECT count(*) FROM facts").fetchall()[0][0], read
 
-    def _entities(self, record_ids: Sequence[str] | None) -> dict[str, str]:
-        """Crosswalk entity of each record (of these, or of every record)."""
-        query = select(crosswalk.c.system, crosswalk.c.kind, crosswalk.c.native_id, crosswalk.c.entity_id)
-        found: dict[str, str] = {}
-        with self.store.transaction() as tx:
-            if record_ids is None:
-                rows: list[Any] = list(tx.connection.execute(query))
-            else:
-                rows = []
-                for chunk in _chunks(record_ids, 500):
-                    wanted = [tuple(record_id.split(":", 2)) for record_id in chunk]
-                    systems = {system for system, _, _ in wanted}
-                    natives = {native for _, _, native in wanted}
-                    rows += tx.connection.execute(
-                        query.where(crosswalk.c.system.in_(systems), crosswalk.c.native_id.in_(natives))
-                    ).all()
-        for system, kind, native_id, entity_id in rows:
-            found[f"{system}:{kind}:{native_id}"] = entity_id
-        return found
-
-    def _load(self, rows: Sequence[Any], entities: dict[str, str]) -> None:
+    def _load(self, rows: Sequence[CanonicalRow], entities: dict[str, str]) -> None:
         staged = pa.Table.from_pylist(
             [
                 {
@@ -220,6 +204,7 @@ class Facts:
                     "payload": row[3],
                     "content_hash": row[4],
                     "deleted": bool(row[5]),
+                    "stored_at": row[6].astimezone(UTC).replace(tzinfo=None),
                     "entity_id": entities.get(row[0]),
                 }
                 for row in rows
@@ -260,24 +245,29 @@ class Facts:
             finally:
                 self.db.unregister("keyed")
 
+    def changed_or_dated_since(self, record_ids: Iterable[str], since: date) -> set[str]:
+        """Those of these records stored, updated at the source, or dated (issued, received...) since `since`."""
+        asked = pa.table({"record_id": sorted(set(record_ids))})
+        # The projection keeps UTC instants as naive timestamps.
+        start = datetime(since.year, since.month, since.day, tzinfo=UTC).replace(tzinfo=None)
+        self.db.register("asked_window", asked)
+        try:
+            rows = self.db.execute(
+                "SELECT record_id FROM facts WHERE record_id IN (SELECT record_id FROM asked_window) "
+                "AND (stored_at >= ? OR updated_at >= ? OR dated_on >= ?)",
+                [start, start, since],
+            ).fetchall()
+        finally:
+            self.db.unregister("asked_window")
+        return {row[0] for row in rows}
+
     def _refresh(self, record_ids: list[str]) -> list[str]:
         """Re-project these records where their content or crosswalk entity changed."""
         if not record_ids:
             return []
-        entities = self._entities(record_ids)
         with self.store.transaction() as tx:
-            rows: list[Any] = []
-            for chunk in _chunks(record_ids, 500):
-                rows += tx.connection.execute(
-                    select(
-                        canonical_records.c.record_id,
-                        canonical_records.c.kind,
-                        canonical_records.c.system,
-                        canonical_records.c.payload,
-                        canonical_records.c.content_hash,
-                        canonical_records.c.deleted,
-                    ).where(canonical_records.c.record_id.in_(chunk))
-                ).all()
+            entities = tx.entities_of(record_ids)
+            rows = tx.canonical_rows(record_ids)
         known = dict(
             (
                 (record_id, (content_hash, entity_id))
@@ -368,8 +358,3 @@ class Facts:
             self.db.execute("UPDATE facts SET grp = merged.new FROM merged WHERE facts.grp = merged.old")
         finally:
             self.db.unregister("merged")
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -16,11 +16,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from tieout.errors import ConfigError, ConfigProblem
 from tieout.findings import Finding
+from tieout.model import RECORD_TYPES
+from tieout.reconcile.base_amounts import RateBook, configured_rates
 from tieout.reconcile.columnar import Facts, cache_path_for
 from tieout.reconcile.rules import all_checks, all_rules
 from tieout.reconcile.rules.base import Check, Rule
@@ -85,6 +87,7 @@ class Reconciler:
         self.engine = engine
         self.facts_path = facts_path
         self.screens = screens((value_maps or {}).get("netsuite_subsidiary", {}))
+        self.rates = configured_rates(value_maps or {})
         self.checks: list[Check] = all_checks(value_maps or {})
         self.rules: dict[str, Rule] = {rule.code: rule for rule in all_rules(self.checks)}
 
@@ -116,30 +119,65 @@ class Reconciler:
         """The findings of these rules; with the records projected and the records decoded to get them."""
         if self.engine == "rows":
             snapshot = Snapshot.load(self.store)
-            return self.findings(snapshot, selected), 0, sum(1 for _ in snapshot.all_records())
+            findings = RateBook.from_snapshot(snapshot, self.rates).apply(self.findings(snapshot, selected))
+            return findings, 0, sum(1 for _ in snapshot.all_records())
         facts = Facts(self.store, self.facts_path or cache_path_for(self.store))
         try:
             changed, _ = facts.catch_up()
             scoped = ScopedChecks(self.store, facts, self.screens).run(self.checks, set(selected))
+            findings = RateBook.from_facts(facts, self.rates, scoped.findings).apply(scoped.findings)
         finally:
             facts.close()
-        return scoped.findings, len(changed), scoped.records_read
+        return findings, changed, scoped.records_read
 
-    def run(self, codes: Iterable[str] | None = None, *, run_id: str | None = None) -> ReconcileResult:
+    def run(
+        self, codes: Iterable[str] | None = None, *, run_id: str | None = None, since: date | None = None
+    ) -> ReconcileResult:
+        """Reconcile the selected rules (all by default).
+
+        With `since`, only findings that name a record changed or dated on or after that day are
+        filed, and only open exceptions that name one are resolved: the rest of the queue is left
+        as it is, since those records were not looked at again.
+        """
         started = time.monotonic()
         selected = self.select(codes)
         findings, projected, read = self.collect(selected)
+        now = self.clock()
+        with self.store.transaction() as tx:
+            open_records = tx.open_exception_records(selected)
+        if since is not None:
+            asked = {record_id for ids in open_records.values() for record_id in ids}
+            window = self.window(asked | {i for finding in findings for i in finding.record_ids}, since)
+            findings = [finding for finding in findings if _in_window(finding.record_ids, window)]
+            open_records = {key: ids for key, ids in open_records.items() if _in_window(ids, window)}
         result = ReconcileResult(rules=selected, found=Counter(finding.rule_code for finding in findings))
         result.projected, result.records_read = projected, read
-        now = self.clock()
         current = {finding.fingerprint for finding in findings}
         with self.store.transaction() as tx:
             counts = tx.file_findings(findings, at=now, run_id=run_id)
-            gone = [
-                fingerprint for fingerprint in tx.open_fingerprints(selected) if fingerprint not in current
-            ]
+            gone = [fingerprint for fingerprint in open_records if fingerprint not in current]
             result.resolved = tx.auto_resolve(gone, at=now, note="reconcile no longer finds this mismatch")
         result.opened, result.refreshed = counts["opened"], counts["refreshed"]
         result.reopened, result.still_ignored = counts["reopened"], counts["ignored"]
         result.seconds = time.monotonic() - started
         return result
+
+    def window(self, record_ids: Iterable[str], since: date) -> set[str]:
+        """Those of these records written to the store, updated at the source, or dated on or after `since`."""
+        facts = Facts(self.store, self.facts_path or cache_path_for(self.store))
+        try:
+            facts.catch_up()
+            return facts.changed_or_dated_since(record_ids, since)
+        finally:
+            facts.close()
+
+
+def _in_window(record_ids: Iterable[str], window: set[str]) -> bool:
+    """A finding about no canonical record (an AR control account) is always in the window."""
+    ids = list(record_ids)
+    canonical = [
+        record_id
+        for record_id in ids
+        if record_id.split(":")[1:2] and record_id.split(":")[1] in RECORD_TYPES
+    ]
+    return not canonical or any(record_id in window for record_id in canonical)

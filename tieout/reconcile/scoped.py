@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from tieout.findings import Finding
 from tieout.model import RECORD_TYPES, CanonicalRecord
 from tieout.reconcile.columnar import Facts
@@ -22,7 +20,6 @@ from tieout.reconcile.scopes import Screen
 from tieout.reconcile.snapshot import Snapshot
 from tieout.store import Store
 from tieout.store.records import decode_canonical
-from tieout.store.schema import canonical_records
 
 _KIND_ORDER = {kind: position for position, kind in enumerate(RECORD_TYPES)}
 
@@ -68,17 +65,10 @@ class ScopedChecks:
 
     def _decode(self, record_ids: list[str]) -> None:
         with self.store.transaction() as tx:
-            for start in range(0, len(record_ids), 500):
-                rows = tx.connection.execute(
-                    select(
-                        canonical_records.c.record_id, canonical_records.c.kind, canonical_records.c.payload
-                    ).where(
-                        canonical_records.c.record_id.in_(record_ids[start : start + 500]),
-                        canonical_records.c.deleted.is_(False),
-                    )
-                )
-                for record_id, kind, payload in rows:
-                    self._decoded[record_id] = decode_canonical(kind, payload)
+            rows = tx.canonical_rows(record_ids)
+        for record_id, kind, _, payload, _, deleted, _ in rows:
+            if not deleted:
+                self._decoded[record_id] = decode_canonical(kind, payload)
 
     def _crosswalk(self, records: list[CanonicalRecord]) -> dict[tuple[str, str, str], str]:
         if not records:

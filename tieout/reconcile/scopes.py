@@ -34,39 +34,77 @@ def _ids(facts: Facts, sql: str) -> set[str]:
 
 def _closed(anchor: str, *, groups: bool = True) -> str:
     """The anchor records, their whole twin groups, and every customer those records name."""
-    members = (
-        "SELECT f.* FROM facts f WHERE f.grp IN (SELECT grp FROM facts WHERE record_id IN (SELECT record_id FROM anchor))"
-        if groups
-        else "SELECT f.* FROM facts f WHERE f.record_id IN (SELECT record_id FROM anchor)"
-    )
+    if groups:
+        return _closed_groups(f"SELECT grp FROM facts WHERE record_id IN ({anchor})")
+    return _with_customers(f"SELECT f.* FROM facts f WHERE f.record_id IN ({anchor})")
+
+
+def _closed_groups(groups: str) -> str:
+    """Every record of these twin groups, and every customer those records name."""
+    return _with_customers(f"SELECT f.* FROM facts f WHERE f.grp IN ({groups})")
+
+
+def _with_customers(members: str) -> str:
     return f"""
-        WITH anchor AS ({anchor}), members AS ({members})
+        WITH members AS ({members})
         SELECT record_id FROM members
         UNION SELECT c.record_id FROM facts c JOIN members m
             ON c.kind = 'customer' AND c.system = m.system AND c.native_id = m.customer_id
     """
 
 
+_SIDES = {"m": "metronome", "s": "stripe", "n": "netsuite"}
+_SIDE_COLUMNS = (
+    "native_id",
+    "link_metronome",
+    "link_stripe",
+    "link_netsuite",
+    "currency",
+    "subtotal",
+    "tax",
+    "total",
+)
+
+
+def _invoice_groups(facts: Facts) -> str:
+    """One row per invoice twin group: how many copies each system has, and (for one copy) its fields.
+
+    Built once per run; the invoice screens are filters on it rather than self-joins of `facts`.
+    """
+    if "invoice_groups" not in facts.scratch:
+        sides = ", ".join(
+            f"count(*) FILTER (WHERE system = '{system}') AS {side}_count, "
+            + ", ".join(
+                f"any_value({column}) FILTER (WHERE system = '{system}') AS {side}_{column}"
+                for column in _SIDE_COLUMNS
+            )
+            for side, system in _SIDES.items()
+        )
+        facts.db.execute(
+            f"""
+            CREATE TEMP TABLE invoice_groups AS SELECT grp, {sides},
+                bool_or({_BILLABLE.replace("m.", "")}) AS billable,
+                bool_or(system = 'stripe' AND status = 'paid') AS stripe_paid,
+                bool_or(system = 'netsuite' AND remaining > 0) AS netsuite_open
+            FROM facts WHERE kind = 'invoice' GROUP BY grp
+            """
+        )
+        facts.scratch.add("invoice_groups")
+    return "invoice_groups"
+
+
 def _unclean_invoices(facts: Facts) -> set[str]:
     """Billing invoices not mirrored cleanly: one direct twin each in Stripe and NetSuite, equal amounts."""
-    anchor = f"""
-        WITH counts AS (
-            SELECT grp, count(*) FILTER (WHERE system = 'stripe') AS stripe,
-                   count(*) FILTER (WHERE system = 'netsuite') AS netsuite,
-                   count(*) FILTER (WHERE system = 'metronome') AS billing
-            FROM facts WHERE kind = 'invoice' GROUP BY grp)
-        SELECT DISTINCT m.record_id FROM facts m JOIN counts c ON c.grp = m.grp
-        LEFT JOIN facts s ON s.kind = 'invoice' AND s.system = 'stripe' AND s.grp = m.grp
-        LEFT JOIN facts n ON n.kind = 'invoice' AND n.system = 'netsuite' AND n.grp = m.grp
-        WHERE {_BILLABLE} AND NOT coalesce(
-            c.stripe = 1 AND c.netsuite = 1 AND c.billing = 1
-            AND (s.link_metronome = m.native_id OR m.link_stripe = s.native_id)
-            AND (n.link_metronome = m.native_id OR m.link_netsuite = n.native_id)
-            AND s.currency = m.currency AND n.currency = m.currency
-            AND s.subtotal = m.subtotal AND n.subtotal = m.subtotal
-            AND s.tax = n.tax AND s.total = n.total, false)
+    groups = f"""
+        SELECT grp FROM {_invoice_groups(facts)} WHERE billable AND NOT coalesce(
+            m_count = 1 AND s_count = 1 AND n_count = 1
+            AND (s_link_metronome = m_native_id OR m_link_stripe = s_native_id)
+            AND (n_link_metronome = m_native_id OR m_link_netsuite = n_native_id)
+            AND s_currency = m_currency AND n_currency = m_currency
+            AND s_subtotal = m_subtotal AND n_subtotal = m_subtotal
+            AND s_tax = n_tax AND s_total = n_total, false)
     """
-    return _ids(facts, _closed(anchor))
+    return _ids(facts, _closed_groups(groups))
 
 
 def _usage(facts: Facts) -> set[str]:
@@ -84,22 +122,25 @@ def _usage(facts: Facts) -> set[str]:
 
 def _orphans(facts: Facts) -> set[str]:
     """NetSuite invoices no billing invoice links directly, with every source sharing their fallback key."""
-    keyed = """
-        SELECT i.*, CASE WHEN i.system = 'salesforce' THEN i.customer_id ELSE c.link_salesforce END AS account
-        FROM facts i LEFT JOIN facts c ON c.kind = 'customer' AND c.system = i.system AND c.native_id = i.customer_id
-        WHERE i.kind = 'invoice'
-    """
     anchor = f"""
-        WITH keyed AS ({keyed}),
-        orphans AS (
-            SELECT n.* FROM keyed n WHERE n.system = 'netsuite' AND n.status <> 'void' AND NOT EXISTS (
-                SELECT 1 FROM facts m WHERE m.kind = 'invoice' AND m.system = 'metronome' AND m.grp = n.grp
-                AND (n.link_metronome = m.native_id OR m.link_netsuite = n.native_id)))
+        WITH orphans AS (
+            SELECT n.* FROM facts n WHERE n.kind = 'invoice' AND n.system = 'netsuite' AND n.status <> 'void'
+            AND n.grp IN (
+                SELECT grp FROM {_invoice_groups(facts)} WHERE n_count > 0 AND NOT coalesce(
+                    m_count = 1 AND n_count = 1
+                    AND (n_link_metronome = m_native_id OR m_link_netsuite = n_native_id), false))),
+        keyed AS (
+            SELECT o.*, c.link_salesforce AS account FROM orphans o LEFT JOIN facts c
+            ON c.kind = 'customer' AND c.system = o.system AND c.native_id = o.customer_id),
+        billing_customers AS (
+            SELECT native_id, link_salesforce AS account FROM facts
+            WHERE kind = 'customer' AND system = 'metronome' AND link_salesforce IN (SELECT account FROM keyed))
         SELECT record_id FROM orphans
-        UNION SELECT m.record_id FROM keyed m JOIN orphans o ON {_BILLABLE}
-            AND m.account = o.account AND m.currency = o.currency AND m.subtotal = o.subtotal
+        UNION SELECT m.record_id FROM facts m JOIN billing_customers b ON m.customer_id = b.native_id
+            JOIN keyed o ON o.account = b.account AND m.currency = o.currency AND m.subtotal = o.subtotal
             AND m.period_start IS NOT DISTINCT FROM o.period_start
             AND m.period_end IS NOT DISTINCT FROM o.period_end
+            WHERE {_BILLABLE}
     """
     return _ids(facts, _closed(anchor))
 
@@ -156,11 +197,10 @@ def _partials(facts: Facts) -> set[str]:
 
 def _paid_but_open(facts: Facts) -> set[str]:
     """Stripe invoices paid whose NetSuite group mate is open, with every charge that paid them."""
-    invoices = """
+    invoices = f"""
         SELECT s.record_id, s.native_id FROM facts s WHERE s.kind = 'invoice' AND s.system = 'stripe'
-        AND s.status = 'paid' AND EXISTS (
-            SELECT 1 FROM facts n WHERE n.kind = 'invoice' AND n.system = 'netsuite' AND n.grp = s.grp
-            AND n.remaining > 0)
+        AND s.status = 'paid' AND s.grp IN (
+            SELECT grp FROM {_invoice_groups(facts)} WHERE stripe_paid AND netsuite_open)
     """
     charges = f"""
         SELECT DISTINCT a.record_id FROM applications a JOIN ({invoices}) s ON a.invoice_id = s.native_id

@@ -12,6 +12,7 @@ would take minutes at this scale) and inserted in batches through SQLAlchemy Cor
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -19,14 +20,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-
 from tieout import jsonutil
 from tieout.findings import fingerprint_for
 from tieout.model import record_id_for
 from tieout.money import currency_exponent
 from tieout.store import Store
-from tieout.store.schema import canonical_records
 
 CURRENCIES = (("USD", "1"), ("EUR", "2"), ("GBP", "3"), ("JPY", "4"))
 """Each currency with the NetSuite subsidiary that books it."""
@@ -62,12 +60,20 @@ class Ledger:
     """fingerprint -> NetSuite invoice record id of each planted total difference (a change corrects them)."""
 
 
+_EXPONENTS = {currency: currency_exponent(currency) for currency, _ in CURRENCIES}
+
+
 def _money(minor: int, currency: str) -> dict[str, str]:
-    return {"amount": str(Decimal(minor).scaleb(-currency_exponent(currency))), "currency": currency}
+    """The canonical JSON of a Money (what `str(Decimal)` prints), from non-negative minor units."""
+    places = _EXPONENTS[currency]
+    whole, fraction = divmod(minor, 10**places)
+    return {"amount": f"{whole}.{fraction:0{places}d}" if places else str(whole), "currency": currency}
 
 
 def _row(kind: str, payload: dict[str, Any], at: datetime) -> dict[str, Any]:
-    text = jsonutil.dumps(payload)
+    text = json.dumps(
+        payload, sort_keys=True, separators=(",", ":")
+    )  # what jsonutil.dumps gives for plain JSON
     total = payload.get("total") or payload.get("gross") or payload.get("amount")
     return {
         "record_id": record_id_for(payload["system"], kind, payload["native_id"]),
@@ -79,7 +85,7 @@ def _row(kind: str, payload: dict[str, Any], at: datetime) -> dict[str, Any]:
         "currency": payload.get("currency"),
         "total_minor": None
         if total is None
-        else int(Decimal(total["amount"]).scaleb(currency_exponent(total["currency"]))),
+        else int(Decimal(total["amount"]).scaleb(_EXPONENTS[total["currency"]])),
         "payload": text,
         "content_hash": jsonutil.text_hash(text),
         "deleted": False,
@@ -188,10 +194,9 @@ class _Writer:
         return str(row["record_id"])
 
     def flush(self) -> None:
-        if self.rows:
-            with self.store.transaction() as tx:
-                tx.connection.execute(canonical_records.insert(), self.rows)
-            self.rows = []
+        with self.store.transaction() as tx:
+            tx.insert_canonical_rows(self.rows)
+        self.rows = []
 
 
 def _plan(invoices: int, defect_rate: float, rng: random.Random) -> dict[int, str]:
@@ -479,12 +484,8 @@ def change(store: Store, ledger: Ledger, share: float, *, seed: int = 11) -> int
     at = datetime(2026, 11, 2, tzinfo=UTC)
     updates = []
     with store.transaction() as tx:
-        rows = tx.connection.execute(
-            select(canonical_records.c.record_id, canonical_records.c.payload).where(
-                canonical_records.c.record_id.in_([*wanted, *fixes])
-            )
-        ).all()
-        for position, (record_id, text) in enumerate(sorted(rows)):
+        rows = tx.canonical_rows([*wanted, *fixes])
+        for position, (record_id, _, _, text, _, _, _) in enumerate(sorted(rows)):
             payload = jsonutil.loads(text)
             if record_id in fixes:
                 payload = _with_subtotal(payload, -1)
@@ -498,14 +499,15 @@ def change(store: Store, ledger: Ledger, share: float, *, seed: int = 11) -> int
                         "INVOICE_TOTAL_DIFFERS"
                     )
             text = jsonutil.dumps(payload)
-            updates.append({"key": record_id, "payload": text, "hash": jsonutil.text_hash(text), "at": at})
-        statement = (
-            update(canonical_records)
-            .where(canonical_records.c.record_id == bindparam("key"))
-            .values(payload=bindparam("payload"), content_hash=bindparam("hash"), stored_at=bindparam("at"))
-        )
-        if updates:
-            tx.connection.execute(statement, updates)
+            updates.append(
+                {
+                    "record_id": record_id,
+                    "payload": text,
+                    "content_hash": jsonutil.text_hash(text),
+                    "stored_at": at,
+                }
+            )
+        tx.rewrite_canonical_payloads(updates)
     ledger.total_differences = {}
     return len(updates)
 

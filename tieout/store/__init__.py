@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from tieout.errors import StoreError
 from tieout.store.alerts import AlertOps
 from tieout.store.database import current_revision, ensure_schema, head_revision, make_engine, upgrade
+from tieout.store.facts import FactOps
 from tieout.store.ledger import LedgerEntry, LedgerOps
 from tieout.store.locks import LockOps
 from tieout.store.queue import AuditEvent, ExceptionQuery, QueueOps, StoredException
@@ -46,6 +47,7 @@ class StoreTransaction(
     RecordOps,
     StateOps,
     LedgerOps,
+    FactOps,
     QueueOps,
     AlertOps,
     WebhookOps,

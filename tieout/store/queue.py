@@ -358,7 +358,12 @@ class QueueOps:
             select(func.count()).select_from(exceptions).where(*conditions)
         ).scalar_one()
         order = {
-            "amount": (exceptions.c.amount_at_risk_minor.desc(), exceptions.c.exception_id),
+            # Base-currency amounts compare across currencies; an amount with no known rate sorts after them.
+            "amount": (
+                exceptions.c.base_amount_at_risk_minor.desc().nulls_last(),
+                exceptions.c.amount_at_risk_minor.desc().nulls_last(),
+                exceptions.c.exception_id,
+            ),
             "age": (exceptions.c.first_seen_at, exceptions.c.exception_id),
             "newest": (exceptions.c.first_seen_at.desc(), exceptions.c.exception_id.desc()),
             "id": (exceptions.c.exception_id,),
