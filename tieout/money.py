@@ -54,6 +54,11 @@ def currency_exponent(currency: str) -> int:
     return CURRENCY_EXPONENTS[normalize_currency(currency)]
 
 
+AMOUNT_LIMIT = Decimal(10) ** 15
+"""No real amount comes near it; above it, minor units (three decimals at most) would overflow the
+store's 64-bit integer columns, so an absurd amount fails its own record instead of the whole run."""
+
+
 def to_decimal(value: object) -> Decimal:
     """A Decimal from a str, int or Decimal; floats only through their shortest repr.
 
@@ -80,6 +85,12 @@ def to_decimal(value: object) -> Decimal:
     return result
 
 
+def _in_range(amount: Decimal, value: object) -> Decimal:
+    if abs(amount) > AMOUNT_LIMIT:
+        raise ValueError(f"amount {value!r} is out of range: tieout handles amounts up to 10^15")
+    return amount
+
+
 class Money(BaseModel):
     """An amount in one currency. Immutable; hashable; compares only within a currency."""
 
@@ -93,7 +104,7 @@ class Money(BaseModel):
     def _parse_amount(cls, value: object) -> Decimal:
         if isinstance(value, float):
             raise ValueError("amount must not be a float; pass a Decimal, int or numeric string")
-        return to_decimal(value)
+        return _in_range(to_decimal(value), value)
 
     @field_validator("currency", mode="before")
     @classmethod
@@ -117,7 +128,7 @@ class Money(BaseModel):
     @classmethod
     def of(cls, amount: object, currency: str) -> Money:
         """Money from any numeric input, floats included (through their repr)."""
-        return cls._checked(to_decimal(amount), normalize_currency(currency))
+        return cls._checked(_in_range(to_decimal(amount), amount), normalize_currency(currency))
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -130,7 +141,7 @@ class Money(BaseModel):
         """From integer minor units; `exponent` overrides ISO's where a vendor differs (Stripe's ISK)."""
         places = currency_exponent(currency) if exponent is None else exponent
         units = to_decimal(minor_units)
-        return cls._checked(units.scaleb(-places), normalize_currency(currency))
+        return cls._checked(_in_range(units.scaleb(-places), minor_units), normalize_currency(currency))
 
     @property
     def exponent(self) -> int:

@@ -40,6 +40,7 @@ from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity, fingerprint_
 from tieout.flows.definitions import FLOWS
 from tieout.flows.runner import FlowResult, FlowRunner
 from tieout.mappings.context import MappingContext
+from tieout.mappings.storable import check_storable
 from tieout.model import CanonicalRecord
 from tieout.observability import metrics, runs
 from tieout.stale_runs import fail_dead_runs
@@ -293,6 +294,7 @@ class SyncService:
             error_text = None
             try:
                 canonical = spec.mapper(record.payload, context)
+                check_storable(canonical)
                 if record.deleted and not canonical.deleted:
                     canonical = canonical.model_copy(update={"deleted": True})
                 out.canonical.append((canonical, spec.name))

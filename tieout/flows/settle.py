@@ -5,10 +5,11 @@ The restart pulls the target first, so it sees the record the push made, and the
 longer plans that write: the entry would stay pending, and the record unlinked, for ever. Before
 a flow pushes, its pending entries are settled against the fresh snapshot:
 
-- a pending create whose source record now has a twin in the target is confirmed with the twin's
-  id and linked to it in the crosswalk, as the push would have done;
-- a pending update the flow's fresh plan no longer contains (the target already shows those
-  values, so the flow has nothing to write) is confirmed.
+- a pending write the flow's fresh plan no longer contains, whose source record has a twin in
+  the target, is confirmed with the twin's id and linked to it in the crosswalk, as the push
+  would have done (the target shows the record, or the values, the write was sending);
+- a pending update of the flow's own with no twin to link (a write-back onto the source record
+  itself) is confirmed: the fresh plan has nothing left to write.
 
 Anything else stays pending, and the flow sends it again under the same key.
 """
@@ -32,7 +33,7 @@ def _belongs_to(entry: LedgerEntry, flow: str) -> bool:
 
 
 def _landed_as(entry: LedgerEntry, snapshot: Snapshot) -> tuple[str, str, str, str] | None:
-    """(kind, source system, source id, target id) when the target shows the created record."""
+    """(kind, source system, source id, target id) when the source record has a twin in the target."""
     system, _, rest = entry.source_record_id.partition(":")
     kind, _, native_id = rest.partition(":")
     record_type = RECORD_TYPES.get(kind)
@@ -58,21 +59,20 @@ def settle_pending(
         if entry.source_record_id in planned_sources:
             continue  # the flow sends it again now, under the same key
         now = clock()
-        if entry.operation == "create":
-            landed = _landed_as(entry, snapshot)
-            if landed is None:
-                continue
+        landed = _landed_as(entry, snapshot)
+        if landed is not None:
             kind, system, native_id, target_id = landed
             with store.transaction() as tx:
                 tx.mark_push(entry.idempotency_key, status="confirmed", at=now, target_id=target_id)
-                tx.link(
-                    kind,
-                    [(system, native_id), (target_system, target_id)],
-                    established_by=f"push:{flow}",
-                    at=now,
-                )
+                if (system, native_id) != (target_system, target_id):
+                    tx.link(
+                        kind,
+                        [(system, native_id), (target_system, target_id)],
+                        established_by="push:settled",
+                        at=now,
+                    )
             settled += 1
-        elif _belongs_to(entry, flow):
+        elif entry.operation == "update" and _belongs_to(entry, flow):
             with store.transaction() as tx:
                 tx.mark_push(entry.idempotency_key, status="confirmed", at=now)
             settled += 1
