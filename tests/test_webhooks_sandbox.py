@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from tieout.config import load_config
+from tieout.config import TieoutConfig, load_config
 from tieout.config_sections import WebhooksConfig
 from tieout.runner import SyncService
 from tieout.sandbox.config_writer import write_sandbox_config
@@ -39,15 +41,33 @@ def wait_for_event(store: Store, deliveries: int, seconds: float = 60) -> None:
     raise AssertionError(f"fewer than {deliveries} webhook events were settled within {seconds} s")
 
 
-def test_a_customer_renamed_in_stripe_reaches_the_store_through_its_webhook(tmp_path: Path) -> None:
+@contextmanager
+def sandbox_company(
+    tmp_path: Path, webhooks: WebhooksConfig
+) -> Iterator[tuple[Sandbox, TieoutConfig, Store]]:
+    """A small generated company in the emulators, a config for it with these webhook secrets, its store."""
     sandbox = Sandbox(SandboxOptions(workdir=tmp_path, seed=11)).start()
     try:
         answer_key = generate(sandbox, seed=11, scale=5)
         config_path = write_sandbox_config(sandbox.describe(), tmp_path, value_maps=answer_key["value_maps"])
-        config = dataclasses.replace(
-            load_config(config_path), webhooks=WebhooksConfig(stripe_signing_secret=SecretStr(SECRET))
-        )
+        config = dataclasses.replace(load_config(config_path), webhooks=webhooks)
         store = Store.open(config.store_url)
+        try:
+            yield sandbox, config, store
+        finally:
+            store.close()
+    finally:
+        sandbox.stripe.close()
+        sandbox.metronome.webhooks.join()
+        sandbox.stop()
+
+
+def test_a_customer_renamed_in_stripe_reaches_the_store_through_its_webhook(tmp_path: Path) -> None:
+    with sandbox_company(tmp_path, WebhooksConfig(stripe_signing_secret=SecretStr(SECRET))) as (
+        sandbox,
+        config,
+        store,
+    ):
         sync = SyncService(config, store)
         assert sync.sync_stream("stripe", "customers").status == "succeeded"
         sync.close()
@@ -62,10 +82,6 @@ def test_a_customer_renamed_in_stripe_reaches_the_store_through_its_webhook(tmp_
             [event] = tx.list_webhook_events()
             raw = tx.get_raw("stripe", "customers", customer_id)
             resyncs = tx.list_runs(job="resync:stripe:customers")
-        store.close()
-    finally:
-        sandbox.stripe.close()
-        sandbox.stop()
     assert event.status == "processed" and event.event_type == "customer.updated", event.error
     assert raw is not None and raw.payload["name"] == "Renamed Through A Webhook Ltd"
     assert [(run.trigger, run.status, run.pulled) for run in resyncs] == [("webhook", "succeeded", 1)]
@@ -73,15 +89,12 @@ def test_a_customer_renamed_in_stripe_reaches_the_store_through_its_webhook(tmp_
 
 
 def test_an_invoice_finalized_in_metronome_is_pulled_through_its_signed_notification(tmp_path: Path) -> None:
-    sandbox = Sandbox(SandboxOptions(workdir=tmp_path, seed=11)).start()
-    try:
-        answer_key = generate(sandbox, seed=11, scale=5)
-        config_path = write_sandbox_config(sandbox.describe(), tmp_path, value_maps=answer_key["value_maps"])
-        config = dataclasses.replace(
-            load_config(config_path), webhooks=WebhooksConfig(metronome_signing_secret=SecretStr(SECRET))
-        )
-        store = Store.open(config.store_url)  # nothing synced yet: tieout has never seen the invoice
-        invoice_id = sorted(sandbox.metronome.invoices)[0]
+    with sandbox_company(tmp_path, WebhooksConfig(metronome_signing_secret=SecretStr(SECRET))) as (
+        sandbox,
+        config,
+        store,
+    ):
+        invoice_id = sorted(sandbox.metronome.invoices)[0]  # never synced: tieout has not seen it
         with EmulatorServer(create_webhook_app(config, store), name="webhooks") as server:
             sandbox.metronome.configure_webhooks(f"{server.base_url}/webhooks/metronome", SECRET)
             sandbox.metronome.set_invoice_status(invoice_id, "FINALIZED")
@@ -90,10 +103,6 @@ def test_an_invoice_finalized_in_metronome_is_pulled_through_its_signed_notifica
             [event] = tx.list_webhook_events()
             raw = tx.get_raw("metronome", "invoices", invoice_id)
             resyncs = tx.list_runs(job="resync:metronome:invoices")
-        store.close()
-    finally:
-        sandbox.metronome.webhooks.join()
-        sandbox.stop()
     assert (event.source, event.event_type, event.status) == (
         "metronome",
         "invoice.finalized",
