@@ -217,3 +217,9 @@ def test_webhooks_are_reached_without_a_login_and_judged_by_their_signature(make
     # Not sent to the login page nor refused for a missing CSRF token: the receiver judges the signature.
     assert response.status_code == 400
     assert response.json()["status"] == "forged"
+
+
+def test_an_unknown_page_is_a_plain_not_found_page(as_user: AsUser) -> None:
+    client, _ = as_user("vic")
+    response = client.get("/no/such/page")
+    assert response.status_code == 404 and "There is no such page." in response.text
