@@ -21,8 +21,10 @@ shared: run it alone for figures to quote. `--invoices 20000` finishes in about 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,9 @@ import polars
 from tieout.reconcile.engine import ENGINES, Reconciler
 from tieout.reconcile.synthetic import DEFECT_KINDS, Ledger, change, generate
 from tieout.store import Store
+
+# Figures show as they come, also when the output is piped.
+print = functools.partial(print, flush=True)
 
 
 def _step(url: str, engine: str) -> None:
@@ -108,6 +113,13 @@ def main() -> None:
         _step(args.step, args.engine)
         return
     workdir = Path(tempfile.mkdtemp(prefix="tieout-bench-reconcile-"))
+    try:
+        _bench(args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, workdir: Path) -> None:
     url = f"sqlite:///{workdir / 'state.db'}"
     store = Store.open(url)
     started = time.perf_counter()
