@@ -194,7 +194,10 @@ def test_forged_deliveries_are_refused_and_logged(
     assert response.status_code == 400 and response.json()["status"] == "forged"
     assert resyncer.calls == []
     assert stored_event(store, source, json.loads(body)["id"]) is None
-    assert any(f"webhook from {source} refused as forged" in message for message in caplog.messages)
+    refusals = [
+        message for message in caplog.messages if f"webhook from {source} refused as forged" in message
+    ]
+    assert refusals and refusals[0].endswith("(client testclient)")  # who sent it, for the operator
     assert all(
         STRIPE_SECRET not in message and METRONOME_SECRET not in message for message in caplog.messages
     )

@@ -21,16 +21,20 @@ from tieout.store import Store
 from tieout.webhooks.receiver import SOURCES, Delivery, WebhookReceiver
 
 
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 async def _read_limited(request: Request, receiver: WebhookReceiver, source: str) -> bytes | Delivery:
     limit = receiver.settings.max_body_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        return receiver.refuse_oversized(source, declared)
+        return receiver.refuse_oversized(source, declared, _client(request))
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            return receiver.refuse_oversized(source, f"more than {limit}")
+            return receiver.refuse_oversized(source, f"more than {limit}", _client(request))
     return bytes(body)
 
 
@@ -46,7 +50,7 @@ def webhook_router(
             delivery = body
         else:
             headers = {name.lower(): value for name, value in request.headers.items()}
-            delivery = await run_in_threadpool(receiver.receive, source, body, headers)
+            delivery = await run_in_threadpool(receiver.receive, source, body, headers, _client(request))
         return JSONResponse(delivery.as_dict(), status_code=delivery.status_code)
 
     for source in SOURCES:

@@ -95,27 +95,28 @@ class WebhookReceiver:
         }.get(source)
         return secret.get_secret_value() if secret is not None else None
 
-    def refuse_oversized(self, source: str, size: str) -> Delivery:
+    def refuse_oversized(self, source: str, size: str, client: str | None = None) -> Delivery:
+        limit = self.settings.max_body_bytes
         return self._refused(
-            source,
-            WebhookRejected("oversized", f"{size} bytes, over the limit of {self.settings.max_body_bytes}"),
-            413,
+            source, WebhookRejected("oversized", f"{size} bytes, over the limit of {limit}"), 413, client
         )
 
-    def receive(self, source: str, body: bytes, headers: Mapping[str, str]) -> Delivery:
-        """`headers` with lower-case names."""
+    def receive(
+        self, source: str, body: bytes, headers: Mapping[str, str], client: str | None = None
+    ) -> Delivery:
+        """`headers` with lower-case names; `client` is the sender's address, for the log."""
         secret = self.secret_for(source)
         if source not in SOURCES or secret is None:
             log.warning("webhook from %s refused: no signing secret is configured for it", source)
             metrics.record_webhook(source, "unconfigured")
             return Delivery(source, "unconfigured", 404, detail=f"no webhook endpoint for {source}")
         if len(body) > self.settings.max_body_bytes:
-            return self.refuse_oversized(source, str(len(body)))
+            return self.refuse_oversized(source, str(len(body)), client)
         try:
             self._verify(source, body, headers, secret)
             event = self._parse(body)
         except WebhookRejected as exc:
-            return self._refused(source, exc, 400)
+            return self._refused(source, exc, 400, client)
         event_id, event_type = str(event["id"]), str(event.get("type", ""))
         now = self.clock()
         with self.store.transaction() as tx:
@@ -157,9 +158,13 @@ class WebhookReceiver:
             raise WebhookRejected("malformed", "the event id is longer than 255 characters")
         return event
 
-    def _refused(self, source: str, error: WebhookRejected, status_code: int) -> Delivery:
+    def _refused(self, source: str, error: WebhookRejected, status_code: int, client: str | None) -> Delivery:
         log.warning(
-            "webhook from %s refused as %s", source, error, extra={"source": source, "reason": error.reason}
+            "webhook from %s refused as %s (client %s)",
+            source,
+            error,
+            client or "unknown",
+            extra={"source": source, "reason": error.reason, "client": client},
         )
         metrics.record_webhook(source, error.reason)
         return Delivery(source, error.reason, status_code, detail=str(error))
