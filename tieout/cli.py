@@ -45,7 +45,7 @@ from tieout.config_sections import LoggingConfig
 from tieout.connectors.registry import installed_connectors
 from tieout.errors import ConfigError, TieoutError
 from tieout.observability.logging import configure_logging
-from tieout.reconcile.engine import Reconciler
+from tieout.reconcile.engine import Reconciler, parse_since
 from tieout.runner import PageProgress, SyncService
 from tieout.sandbox.commands import sandbox_app
 from tieout.store import Store
@@ -290,12 +290,21 @@ def sync(
 @app.command()
 def reconcile(
     rule: Annotated[list[str] | None, typer.Option("--rule", help="Only this rule (repeatable).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only records changed or dated on or after this day (YYYY-MM-DD); "
+            "exceptions about other records are left as they are.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compare the systems' records and update the exception queue."""
     with errors_to_exit_codes():
+        day = parse_since(since) if since is not None else None
         config, store = _open()
-        result = Reconciler(store, value_maps=config.field_mappings.value_maps).run(rule)
+        result = Reconciler(store, value_maps=config.field_mappings.value_maps).run(rule, since=day)
     if as_json:
         print_json(result.as_dict())
         return

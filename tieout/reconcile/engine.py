@@ -172,6 +172,16 @@ class Reconciler:
             facts.close()
 
 
+def parse_since(text: str) -> date:
+    """A `--since` day as YYYY-MM-DD, or a usage error naming the option."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            [ConfigProblem("command line", None, "--since", f"{text!r} is not a day as YYYY-MM-DD")]
+        ) from None
+
+
 def _in_window(record_ids: Iterable[str], window: set[str]) -> bool:
     """A finding about no canonical record (an AR control account) is always in the window."""
     ids = list(record_ids)
