@@ -353,10 +353,14 @@ class QueueOps:
 
     def query_exceptions(self, query: ExceptionQuery) -> tuple[list[StoredException], int]:
         """One page of exceptions matching the filters, and how many match in all."""
-        conditions = query.conditions()
         total = self.connection.execute(
-            select(func.count()).select_from(exceptions).where(*conditions)
+            select(func.count()).select_from(exceptions).where(*query.conditions())
         ).scalar_one()
+        return self.exception_page(query), int(total)
+
+    def exception_page(self, query: ExceptionQuery) -> list[StoredException]:
+        """One page of exceptions matching the filters, without counting them all."""
+        conditions = query.conditions()
         order = {
             # Base-currency amounts compare across currencies; an amount with no known rate sorts after them.
             "amount": (
@@ -385,7 +389,7 @@ class QueueOps:
                 select(exceptions).where(exceptions.c.exception_id.in_(page_ids))
             )
         }
-        return [_stored(rows[exception_id]) for exception_id in page_ids], int(total)
+        return [_stored(rows[exception_id]) for exception_id in page_ids]
 
     def count_matching_by_rule(self, query: ExceptionQuery) -> dict[str, int]:
         """How many exceptions match the query's filters, per rule (the rule filter itself aside)."""

@@ -8,6 +8,7 @@ exceptions an action does not apply to are reported back, not silently skipped.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -25,6 +26,7 @@ from tieout.web.security import Resolver, Viewer
 
 router = APIRouter()
 EXPORT_LIMIT = 200_000
+FACETS_SECONDS = 60
 _EXPORT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -53,15 +55,30 @@ def assignable_users(context: WebContext) -> list[str]:
     ]
 
 
+def filter_values(context: WebContext) -> dict[str, list[str]]:
+    """Assignees, subsidiaries and currencies in the queue, for the filter lists (re-read each minute)."""
+    now = context.clock()
+    cached = context.cache.get("facets")
+    if cached is not None and now - cached[0] < timedelta(seconds=FACETS_SECONDS):
+        facets: dict[str, list[str]] = cached[1]
+        return facets
+    with context.store.transaction() as tx:
+        facets = tx.exception_facets()
+    context.cache["facets"] = (now, facets)
+    return facets
+
+
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(request: Request, user: Viewer) -> Response:
     context = web_context(request)
     titles = rule_titles(context)
     view = QueueView.from_params(request.query_params, titles)
+    query = view.query(context.clock())
     with context.store.transaction() as tx:
-        rows, total = tx.query_exceptions(view.query(context.clock()))
-        per_rule = tx.count_matching_by_rule(view.query(context.clock()))
-        facets = tx.exception_facets()
+        rows = tx.exception_page(query)
+        per_rule = tx.count_matching_by_rule(query)
+    # The counts per rule add up to the total, which saves counting the matches a second time.
+    total = sum(per_rule.get(code, 0) for code in view.rules) if view.rules else sum(per_rule.values())
     pages = max(1, -(-total // view.per_page))
     return render(
         request,
@@ -72,7 +89,7 @@ def queue_page(request: Request, user: Viewer) -> Response:
         pages=pages,
         per_rule=sorted(per_rule.items(), key=lambda item: (-item[1], item[0])),
         titles=titles,
-        facets=facets,
+        facets=filter_values(context),
         subsidiaries=subsidiary_names(context),
         statuses=EXCEPTION_STATUSES,
         severities=SEVERITIES,
