@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 from tieout import jsonutil
 from tieout.model import RECORD_TYPES, CanonicalRecord
@@ -28,6 +28,18 @@ class StoredRaw:
     mapping_error: str | None
 
 
+def _stored_raw(row: Row[Any]) -> StoredRaw:
+    return StoredRaw(
+        system=row.system,
+        stream=row.stream,
+        source_id=row.source_id,
+        updated_at=row.updated_at,
+        payload=jsonutil.loads(row.payload),
+        deleted=row.deleted,
+        mapping_error=row.mapping_error,
+    )
+
+
 def _total_minor(record: CanonicalRecord) -> int | None:
     """The headline amount in minor units, kept in its own column for set-based rules."""
     fields = record.__dict__  # not getattr: a missing attribute costs pydantic an exception
@@ -39,16 +51,20 @@ def _total_minor(record: CanonicalRecord) -> int | None:
 
 
 def encode_canonical(record: CanonicalRecord, *, stream: str, stored_at: datetime) -> dict[str, Any]:
-    payload = record.model_dump(mode="json")
-    text = jsonutil.dumps(payload)
+    # pydantic's own JSON encoder writes fields in the model's order; the one dict a record
+    # holds (its links) is sorted first, so the same record always encodes, and hashes, the same.
+    links = record.links
+    if len(links) > 1 and list(links) != sorted(links):
+        record = record.model_copy(update={"links": dict(sorted(links.items()))})
+    text = record.model_dump_json()
     return {
         "record_id": record.record_id,
         "kind": record.kind,
         "system": record.system,
         "native_id": record.native_id,
         "source_stream": stream,
-        "customer_native_id": getattr(record, "customer_id", None),
-        "currency": getattr(record, "currency", None),
+        "customer_native_id": record.__dict__.get("customer_id"),
+        "currency": record.__dict__.get("currency"),
         "total_minor": _total_minor(record),
         "payload": text,
         "content_hash": jsonutil.text_hash(text),
@@ -95,17 +111,17 @@ class RecordOps:
                 )
             )
         ).first()
-        if row is None:
-            return None
-        return StoredRaw(
-            system=row.system,
-            stream=row.stream,
-            source_id=row.source_id,
-            updated_at=row.updated_at,
-            payload=jsonutil.loads(row.payload),
-            deleted=row.deleted,
-            mapping_error=row.mapping_error,
+        return None if row is None else _stored_raw(row)
+
+    def iter_raw(self, system: str, stream: str) -> Iterator[StoredRaw]:
+        """Every raw record of one stream, as stored, in source id order."""
+        query = (
+            select(raw_records)
+            .where(and_(raw_records.c.system == system, raw_records.c.stream == stream))
+            .order_by(raw_records.c.source_id)
         )
+        for row in self.connection.execute(query):
+            yield _stored_raw(row)
 
     def count_raw(self, system: str | None = None, stream: str | None = None) -> int:
         query = select(func.count()).select_from(raw_records)

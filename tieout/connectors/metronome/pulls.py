@@ -4,7 +4,8 @@ Metronome has no "changed since" filter on any of these lists, so a full pull li
 `since`/`until` are applied to each record's `updated_at` here. An incremental pull of customers,
 contracts or invoices first reads the account's audit log (`GET /v1/auditLogs` from `since`),
 Metronome's feed of what changed: a stream with no change there costs that one call, and its
-cursor moves to the moment the feed was read up to (`Page.watermark`). With changes, customers
+cursor moves to the moment the feed was read up to (`Page.watermark`). A full pull reads the log
+once too, to learn it can, and then leaves its cursor at the pull's start, where the log takes over. With changes, customers
 are read one by one by id, and contracts and invoices by listing each customer's as below,
 keeping those the log names as well as those in the window (an invoice voided long after it was
 issued is found by a second listing, oldest first, that stops once every named one is found). A
@@ -112,13 +113,14 @@ class Puller:
             for customer in page:
                 yield str(customer["id"])
 
-    def changes(self, since: datetime | None) -> dict[str, dict[str, datetime]] | None:
+    def changes(
+        self, since: datetime | None, until: datetime | None
+    ) -> dict[str, dict[str, datetime]] | None:
         """Ids the audit log says changed since `since`, with their last change, by resource type
-        (None: the log cannot be read, list instead)."""
-        if since is None:
-            return None
+        (None: the log cannot be read, list instead). For a full pull, from `until`: whether it can."""
         changed: dict[str, dict[str, datetime]] = {}
-        params: dict[str, Any] = {"starting_on": iso(since), "limit": 100}
+        start = since if since is not None else (until or self.clock())
+        params: dict[str, Any] = {"starting_on": iso(start), "limit": 100}
         try:
             while True:
                 body = self.api.call(
@@ -143,11 +145,16 @@ class Puller:
         return Page([], watermark=until or self.clock())
 
     def customers(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
-        changed = self.changes(since)
-        if changed is not None:
+        changed = self.changes(since, until)
+        if changed is not None and since is not None:
             found = (self.one(customer_id, None) for customer_id in sorted(changed.get("customer", ())))
             yield Page([record for record in found if record is not None], watermark=until or self.clock())
             return
+        yield from self.listed_customers(since, until)
+        if changed is not None:
+            yield self.read_up_to(until)
+
+    def listed_customers(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
         for page in self.customer_pages():
             records = [
                 self.customer_record(customer)
@@ -226,9 +233,9 @@ class Puller:
         return self.record(record_id, stamp(invoice.get("issued_at")), invoice)
 
     def contracts(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
-        changed = self.changes(since)
-        named = (changed or {}).get("contract", {})
-        if changed is not None and not named:
+        changed = self.changes(since, until)
+        named = (changed or {}).get("contract", {}) if since is not None else {}
+        if changed is not None and since is not None and not named:
             yield self.read_up_to(until)
             return
         for customer_id in self.customer_ids():
@@ -295,9 +302,9 @@ class Puller:
                 return
 
     def invoices(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
-        changed = self.changes(since)
-        named = dict((changed or {}).get("invoice", {}))
-        if changed is not None and not named:
+        changed = self.changes(since, until)
+        named = dict((changed or {}).get("invoice", {})) if since is not None else {}
+        if changed is not None and since is not None and not named:
             yield self.read_up_to(until)
             return
         customers = list(self.customer_ids())
