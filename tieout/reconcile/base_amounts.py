@@ -78,15 +78,12 @@ class RateBook:
         named = pa.table(
             {"record_id": sorted({record_id for finding in findings for record_id in finding.record_ids})}
         )
-        facts.db.register("named", named)
-        try:
+        with facts.registered("named", named):
             rows = facts.db.execute(
                 "SELECT record_id, system, currency, exchange_rate, subsidiary_id FROM facts "
                 "WHERE system = 'netsuite' AND kind IN ('invoice', 'payment') "
                 "AND record_id IN (SELECT record_id FROM named)"
             ).fetchall()
-        finally:
-            facts.db.unregister("named")
         records = {row[0]: RecordRate(row[1], row[2], _rate(row[3]), row[4]) for row in rows}
         bases = dict(
             facts.db.execute(

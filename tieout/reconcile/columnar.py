@@ -20,6 +20,7 @@ could find, and perhaps more, never fewer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -145,6 +146,15 @@ class Facts:
     def close(self) -> None:
         self.db.close()
 
+    @contextmanager
+    def registered(self, name: str, table: pa.Table) -> Iterator[None]:
+        """An Arrow table visible to queries as `name` for the length of the block."""
+        self.db.register(name, table)
+        try:
+            yield
+        finally:
+            self.db.unregister(name)
+
     def _meta(self, name: str) -> int | None:
         rows = self.db.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchall()
         return int(rows[0][0]) if rows else None
@@ -211,8 +221,7 @@ class Facts:
             ],
             schema=_STAGED,
         )
-        self.db.register("staged", staged)
-        try:
+        with self.registered("staged", staged):
             self.db.execute(f"INSERT INTO facts SELECT *, NULL AS grp FROM ({_PROJECTION})")
             self.db.execute(
                 "INSERT INTO applications SELECT record_id, unnest(json_extract_string(payload, "
@@ -225,8 +234,6 @@ class Facts:
                 "FROM (SELECT record_id, unnest(CAST(json_extract(payload, '$.lines') AS JSON[])) AS line "
                 "FROM staged WHERE kind = 'contract' AND NOT deleted)"
             )
-        finally:
-            self.db.unregister("staged")
         names = self.db.execute(
             "SELECT record_id, legal_name FROM facts WHERE kind = 'customer' AND name_key IS NULL"
         ).fetchall()
@@ -237,28 +244,22 @@ class Facts:
                     "name_key": [normalize_name(name or "") for _, name in names],
                 }
             )
-            self.db.register("keyed", keyed)
-            try:
+            with self.registered("keyed", keyed):
                 self.db.execute(
                     "UPDATE facts SET name_key = keyed.name_key FROM keyed WHERE facts.record_id = keyed.record_id"
                 )
-            finally:
-                self.db.unregister("keyed")
 
     def changed_or_dated_since(self, record_ids: Iterable[str], since: date) -> set[str]:
         """Those of these records stored, updated at the source, or dated (issued, received...) since `since`."""
         asked = pa.table({"record_id": sorted(set(record_ids))})
         # The projection keeps UTC instants as naive timestamps.
         start = datetime(since.year, since.month, since.day, tzinfo=UTC).replace(tzinfo=None)
-        self.db.register("asked_window", asked)
-        try:
+        with self.registered("asked_window", asked):
             rows = self.db.execute(
                 "SELECT record_id FROM facts WHERE record_id IN (SELECT record_id FROM asked_window) "
                 "AND (stored_at >= ? OR updated_at >= ? OR dated_on >= ?)",
                 [start, start, since],
             ).fetchall()
-        finally:
-            self.db.unregister("asked_window")
         return {row[0] for row in rows}
 
     def _refresh(self, record_ids: list[str]) -> list[str]:
@@ -282,25 +283,19 @@ class Facts:
         if not changed:
             return []
         ids = pa.table({"record_id": changed})
-        self.db.register("changed_ids", ids)
-        try:
+        with self.registered("changed_ids", ids):
             for table in ("facts", "applications", "prices"):
                 self.db.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT record_id FROM changed_ids)")
             self._load(changed_rows, entities)
             self._group("changed_ids")
-        finally:
-            self.db.unregister("changed_ids")
         return changed
 
     def _facts_of(self, record_ids: list[str]) -> Iterator[tuple[str, str, str | None]]:
         ids = pa.table({"record_id": record_ids})
-        self.db.register("asked", ids)
-        try:
+        with self.registered("asked", ids):
             yield from self.db.execute(
                 "SELECT record_id, content_hash, entity_id FROM facts WHERE record_id IN (SELECT record_id FROM asked)"
             ).fetchall()
-        finally:
-            self.db.unregister("asked")
 
     def _group(self, changed: str | None) -> None:
         """Give new records their hub key as group, then merge groups a link or the crosswalk joins."""
@@ -353,8 +348,5 @@ class Facts:
             for other in roots[1:]:
                 parent[other] = roots[0]
         merged = pa.table({"old": list(parent), "new": [root(key) for key in parent]})
-        self.db.register("merged", merged)
-        try:
+        with self.registered("merged", merged):
             self.db.execute("UPDATE facts SET grp = merged.new FROM merged WHERE facts.grp = merged.old")
-        finally:
-            self.db.unregister("merged")

@@ -247,10 +247,11 @@ def _ar_control(facts: Facts) -> set[str]:
             "SELECT DISTINCT currency FROM facts WHERE kind = 'ledger_balance' AND currency IS NOT NULL"
         ).fetchall()
     ]
+    if not currencies:
+        return set()  # no AR balance pulled: nothing to compare the open items with
     exponents = pa.table({"currency": currencies, "places": [currency_exponent(code) for code in currencies]})
     rounded = " ".join(f"WHEN {places} THEN round(amount * rate, {places})" for places in range(5))
-    facts.db.register("exponents", exponents)
-    try:
+    with facts.registered("exponents", exponents):
         return _ids(
             facts,
             f"""
@@ -276,8 +277,6 @@ def _ar_control(facts: Facts) -> set[str]:
             UNION SELECT record_id FROM converted WHERE subsidiary_id IN (SELECT subsidiary_id FROM differing)
             """,
         )
-    finally:
-        facts.db.unregister("exponents")
 
 
 def _contracts(facts: Facts) -> set[str]:
@@ -298,8 +297,7 @@ def _contracts(facts: Facts) -> set[str]:
     if not grouped:
         return grouped
     chosen = pa.table({"record_id": sorted(grouped)})
-    facts.db.register("chosen", chosen)
-    try:
+    with facts.registered("chosen", chosen):
         billed = _ids(
             facts,
             """
@@ -308,8 +306,6 @@ def _contracts(facts: Facts) -> set[str]:
                 AND i.kind = 'invoice' AND i.system = b.system AND i.contract_id = b.native_id
             """,
         )
-    finally:
-        facts.db.unregister("chosen")
     return grouped | billed
 
 
@@ -318,8 +314,7 @@ def customer_screen(subsidiary_map: Mapping[str, str]) -> Screen:
 
     def screen(facts: Facts) -> set[str]:
         mapped = pa.table({"code": list(subsidiary_map), "internal_id": list(subsidiary_map.values())})
-        facts.db.register("subsidiary_map", mapped)
-        try:
+        with facts.registered("subsidiary_map", mapped):
             anchor = """
                 WITH accounts AS (SELECT * FROM facts WHERE kind = 'customer' AND system = 'salesforce'),
                 twins AS (SELECT a.record_id AS account, n.* FROM accounts a
@@ -336,8 +331,7 @@ def customer_screen(subsidiary_map: Mapping[str, str]) -> Screen:
             """
             customers = _ids(facts, _closed(anchor))
             chosen = pa.table({"record_id": sorted(customers)})
-            facts.db.register("chosen", chosen)
-            try:
+            with facts.registered("chosen", chosen):
                 invoices = _ids(
                     facts,
                     """
@@ -347,10 +341,6 @@ def customer_screen(subsidiary_map: Mapping[str, str]) -> Screen:
                         AND i.status = 'open'
                     """,
                 )
-            finally:
-                facts.db.unregister("chosen")
-        finally:
-            facts.db.unregister("subsidiary_map")
         return customers | invoices
 
     return screen
