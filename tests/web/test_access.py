@@ -89,6 +89,10 @@ def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(make_cl
         and "Wrong username or password" in unknown_user.text
     )
     assert client.get("/queue", follow_redirects=False).status_code == 303
+    # The form comes back with the username and the page asked for, not the password.
+    again = post_login(client, "ana", "not the password", next_url="/dashboard").text
+    assert 'value="ana"' in again and 'name="next" value="/dashboard"' in again
+    assert "not the password" not in again
 
 
 def test_a_login_form_without_its_csrf_token_is_refused(make_client: Client) -> None:
@@ -175,7 +179,7 @@ def test_failed_logins_are_rate_limited_per_user_and_per_client(make_client: Cli
         limited = client.post(
             "/login", data={"username": username, "password": PASSWORD, "csrf_token": login_token(client)}
         )
-        assert limited.status_code == 429 and "too many failed logins" in limited.text
+        assert limited.status_code == 429 and "Too many failed logins" in limited.text
     clock.advance(seconds=61)
     assert log_in(client, "ana")
 

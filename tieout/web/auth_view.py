@@ -29,7 +29,14 @@ from tieout.web.security import (
 router = APIRouter()
 
 
-def _login_page(request: Request, *, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    username: str = "",
+    next_url: str | None = None,
+) -> HTMLResponse:
     token = secrets.token_urlsafe(32)
     response = render(
         request,
@@ -37,7 +44,8 @@ def _login_page(request: Request, *, error: str | None = None, status_code: int 
         status_code=status_code,
         login_csrf=token,
         error=error,
-        next=safe_next(request.query_params.get("next")),
+        username=username,
+        next=safe_next(next_url or request.query_params.get("next")),
     )
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -70,9 +78,22 @@ def log_in(
     try:
         session = web_context(request).accounts.log_in(username, password, client=client_address(request))
     except TooManyLoginAttempts as exc:
-        return _login_page(request, error=f"{exc}.", status_code=429)
+        message = str(exc)
+        return _login_page(
+            request,
+            error=message[:1].upper() + message[1:] + ".",
+            status_code=429,
+            username=username,
+            next_url=next_url,
+        )
     except LoginRefused:
-        return _login_page(request, error="Wrong username or password.", status_code=401)
+        return _login_page(
+            request,
+            error="Wrong username or password.",
+            status_code=401,
+            username=username,
+            next_url=next_url,
+        )
     response = redirect(request, safe_next(next_url))
     set_session_cookie(request, response, session)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
