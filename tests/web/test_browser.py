@@ -246,6 +246,10 @@ def test_pages_are_keyboard_usable_with_labelled_controls(
     expect(skip).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("main")).to_be_focused()
+    # Whatever the keyboard reaches next shows where the focus is.
+    page.keyboard.press("Tab")
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", "")
     exception_id = exception_of(sandbox_store[1], "INVOICE_TOTAL_DIFFERS")
     for path in ("/queue", f"/exceptions/{exception_id}", "/dashboard", "/login"):
         page.goto(path)
