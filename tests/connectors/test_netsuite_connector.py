@@ -125,7 +125,9 @@ def test_paging_past_1000_rows_in_unique_order(big: Account) -> None:
     connector = big.connector(transport=recording)
     pages = list(connector.pull("invoices"))
     records = [record for page in pages for record in page.records]
-    assert [len(page.records) for page in pages] == [1000, 1000, 600]
+    sizes = [len(page.records) for page in pages]
+    # The first page is the configured size; later ones are sized so their lines fill whole pages.
+    assert sizes[0] == 1000 and max(sizes) == 1000 and sum(sizes) == 2600
     keys = [(record.updated_at, int(record.source_id)) for record in records]
     assert keys == sorted(keys) and len(set(keys)) == 2600
     headers = [query for _, query in recording.suiteql() if "FROM transaction t" in query]

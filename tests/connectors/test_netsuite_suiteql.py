@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from netsuite_connector_fixtures import seed_company
 
+from tieout.connectors.netsuite.paging import fitting_page_size
 from tieout.connectors.netsuite.suiteql import (
     OrderKey,
     Query,
@@ -108,3 +109,13 @@ def test_key_set_condition_continues_after_the_last_row(state: NetSuiteState) ->
     assert query.position({"id": "2", "subsidiary": "2"}) == ("2", "2")
     with pytest.raises(ValueError):
         query.sql(("1",))
+
+
+def test_header_pages_are_sized_so_their_details_fill_whole_pages() -> None:
+    # 1,000 payments with 1,050 applications need two application pages; 923 need one.
+    assert fitting_page_size(1000, {"applications": 1050, "deposits": 950}, 1000) == 923
+    # 3.75 lines an invoice: 1,000 a page (four line pages) beats 776 (three): fewer calls a row.
+    assert fitting_page_size(1000, {"lines": 3750}, 1000) == 1000
+    assert fitting_page_size(1000, {}, 1000) == 1000
+    assert fitting_page_size(0, {"lines": 0}, 1000) == 1000
+    assert fitting_page_size(10, {"lines": 20}, 50) == 50  # never above the configured size

@@ -33,6 +33,7 @@ from tieout.connectors.netsuite import push as upsert
 from tieout.connectors.netsuite import queries
 from tieout.connectors.netsuite.auth import TokenSource
 from tieout.connectors.netsuite.limiter import LimitedTransport, limiter_for
+from tieout.connectors.netsuite.paging import fitting_page_size
 from tieout.connectors.netsuite.settings import NetSuiteSettings
 from tieout.connectors.netsuite.suiteql import Query, id_list, local_text, parse_local, timestamp
 from tieout.errors import (
@@ -192,11 +193,11 @@ class NetSuiteConnector(Connector):
             raise MalformedResponse("SuiteQL answered items that are not objects", system=SYSTEM)
         return body
 
-    def _pages(self, query: Query, page_size: int) -> Iterator[list[dict[str, Any]]]:
-        """Rows of `query`, one list per SuiteQL page, by key set."""
+    def _pages(self, query: Query, page_size: int | Callable[[], int]) -> Iterator[list[dict[str, Any]]]:
+        """Rows of `query`, one list per SuiteQL page, by key set (`page_size` may change between pages)."""
         after: tuple[str, ...] | None = None
         while True:
-            body = self.suiteql(query.sql(after), limit=page_size)
+            body = self.suiteql(query.sql(after), limit=page_size() if callable(page_size) else page_size)
             rows = [{k: v for k, v in item.items() if k != "links"} for item in body["items"]]
             if not rows:
                 return
@@ -242,12 +243,14 @@ class NetSuiteConnector(Connector):
         return queries.transactions(queries.TRANSACTION_TYPES[stream])
 
     def _header_pages(self, stream: str, query: Query) -> Iterator[Page]:
-        for rows in self._pages(query, self.config.page_size):
+        # Read by `_pages` before each request: the size the last page's details call for.
+        size = [self.config.page_size]
+        for rows in self._pages(query, lambda: size[0]):
             records = []
             for row in rows:
                 updated_at = self._modified(row)
                 records.append(RawRecord(SYSTEM, stream, str(row["id"]), updated_at, row))
-            self._attach(stream, rows)
+            size[0] = fitting_page_size(len(rows), self._attach(stream, rows), self.config.page_size)
             yield Page(records)
 
     def fetch(
@@ -283,8 +286,9 @@ class NetSuiteConnector(Connector):
         row["lastmodifieddate"] = moment.isoformat()
         return moment
 
-    def _attach(self, stream: str, rows: list[dict[str, Any]]) -> None:
-        """Add each page's details with one query per kind of detail (paged when it passes 1,000 rows)."""
+    def _attach(self, stream: str, rows: list[dict[str, Any]]) -> dict[str, int]:
+        """Add each page's details with one query per kind of detail (paged when it passes 1,000 rows);
+        how many rows of each kind there were."""
         ids = [str(row["id"]) for row in rows]
         details: dict[str, Query] = {}
         if stream in ("invoices", "credit_memos"):
@@ -297,6 +301,7 @@ class NetSuiteConnector(Connector):
             details["applications"] = queries.applied_to(ids)
         if stream == "payments":
             details["deposits"] = queries.deposited_in(ids)
+        counts: dict[str, int] = {}
         for name, query in details.items():
             owner = (
                 "previousdoc"
@@ -304,10 +309,13 @@ class NetSuiteConnector(Connector):
                 else ("nextdoc" if name == "applications" else "transaction")
             )
             grouped: dict[str, list[dict[str, Any]]] = {}
-            for detail in self._all(query):
+            found = self._all(query)
+            for detail in found:
                 grouped.setdefault(str(detail.get(owner)), []).append(detail)
             for row in rows:
                 row[name] = grouped.get(str(row["id"]), [])
+            counts[name] = len(found)
+        return counts
 
     def _pull_balances(self, until: datetime | None) -> Iterator[Page]:
         as_of_moment = (until or self.clock()).astimezone(UTC)
