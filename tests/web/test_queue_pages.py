@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 from web_support import T0
 
+from tieout.model import Invoice, InvoiceStatus
 from tieout.money import Money
 from tieout.reconcile.queue import ExceptionQueue
 from tieout.store import Store
@@ -192,3 +193,44 @@ def test_the_dashboard_draws_the_dso_trend_from_the_daily_snapshots(
     assert chart is not None
     assert chart.group(0).count("<polyline") == 1 and "Subsidiary 1 (USD)" not in chart.group(0)
     assert ">1 (USD)</text>" in chart.group(0)
+
+
+def invoice(
+    system: str, native_id: str, total: str, *, customer_id: str, email_like: str | None = None
+) -> Invoice:
+    amount = Money(amount=Decimal(total), currency="USD")
+    zero = Money.zero("USD")
+    return Invoice(
+        system=system,
+        native_id=native_id,
+        customer_id=customer_id,
+        number=email_like,
+        currency="USD",
+        status=InvoiceStatus.OPEN,
+        subtotal=amount,
+        tax=zero,
+        total=amount,
+        amount_due=amount,
+        amount_paid=zero,
+        amount_remaining=amount,
+    )
+
+
+def test_the_records_side_by_side_mark_only_real_differences(as_user: AsUser, web_store: Store) -> None:
+    with web_store.transaction() as tx:
+        tx.upsert_canonical(
+            [
+                (invoice("stripe", "in_1", "500.00", customer_id="cus_9", email_like="INV-1"), "invoices"),
+                (invoice("netsuite", "1", "501.00", customer_id="77"), "invoices"),
+            ],
+            stored_at=T0,
+        )
+    client, _ = as_user("vic")
+    page = client.get("/exceptions/1").text
+    assert 'href="https://dashboard.stripe.com/invoices/in_1"' in page
+    full = page.split("Every field, side by side", 1)[1]
+    marked = re.findall(r'<tr class="differs"><th scope="row">([^<]+)</th>', full)
+    # Totals differ; the customer's id differs only because each system has its own; the number is
+    # only in Stripe's record, so nothing contradicts it.
+    assert marked == ["Total", "Amount remaining", "Subtotal", "Amount due"]
+    assert "Customer id there" in full and "Number" in full
