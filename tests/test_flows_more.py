@@ -380,6 +380,70 @@ def test_a_renamed_account_renames_its_customer_in_every_system_once(
     assert all(not result.outcomes for result in again.values())
 
 
+def newco_invoice(customer_id: str, status: InvoiceStatus) -> Invoice:
+    line = InvoiceLine(
+        line_id="1",
+        description="Platform",
+        product_id="SKU-PLATFORM",
+        quantity=Decimal(1),
+        unit_price=usd("90.00"),
+        amount=usd("90.00"),
+    )
+    due = usd("0") if status is InvoiceStatus.VOID else usd("90.00")
+    return Invoice(
+        system="metronome",
+        native_id="m-newco-1",
+        customer_id=customer_id,
+        number="INV-NEWCO-1",
+        currency="USD",
+        status=status,
+        issued_on=date(2024, 3, 1),
+        due_on=date(2024, 3, 31),
+        subtotal=usd("90.00"),
+        tax=usd("0"),
+        total=usd("90.00"),
+        amount_due=due,
+        amount_paid=usd("0"),
+        amount_remaining=due,
+        lines=(line,),
+    )
+
+
+def test_a_billing_invoice_voided_at_the_source_voids_its_stripe_and_netsuite_twins(
+    store: Store, three_targets: tuple[dict[str, Connector], list[SandboxClock], Account]
+) -> None:
+    service = newco_everywhere(store, three_targets)
+    with store.transaction() as tx:
+        [billing_customer] = [
+            record
+            for record in tx.iter_canonical("customer", "metronome")
+            if isinstance(record, Customer) and record.legal_name == "Newco Ltd"
+        ]
+    seed(store, newco_invoice(billing_customer.native_id, InvoiceStatus.OPEN))
+    created = {result.flow: result for result in service.run_flows()}
+    assert created["invoices_to_stripe"].count("created") == 1
+    assert created["invoices_to_netsuite"].count("created") == 1
+
+    seed(store, newco_invoice(billing_customer.native_id, InvoiceStatus.VOID))
+    voided = {result.flow: result for result in service.run_flows()}
+    assert voided["invoices_to_stripe"].count("updated") == 1, voided["invoices_to_stripe"].as_dict()
+    assert voided["invoices_to_netsuite"].count("updated") == 1, voided["invoices_to_netsuite"].as_dict()
+    with store.transaction() as tx:
+        twins = {
+            system: [
+                record
+                for record in tx.iter_canonical("invoice", system)
+                if isinstance(record, Invoice) and record.links.get("metronome") == "m-newco-1"
+            ]
+            for system in ("stripe", "netsuite")
+        }
+    assert [twin.status for twin in twins["stripe"]] == [InvoiceStatus.VOID]
+    assert [twin.status for twin in twins["netsuite"]] == [InvoiceStatus.VOID]
+
+    again = {result.flow: result for result in service.run_flows()}
+    assert all(not result.outcomes for result in again.values())
+
+
 def test_a_netsuite_customer_with_transactions_keeps_its_currency(
     store: Store, three_targets: tuple[dict[str, Connector], list[SandboxClock], Account]
 ) -> None:
