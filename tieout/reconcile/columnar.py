@@ -125,8 +125,11 @@ class Facts:
 
     def __init__(self, store: Store, path: Path | None = None) -> None:
         self.store = store
-        self.scratch: set[str] = set()
-        """Temporary tables built for this run (summaries the screens share)."""
+        self.caught_up_from: int | None = None
+        """The watermark the last catch-up started from (None: it rebuilt everything)."""
+        self.changed_ids: list[str] = []
+        self.dirty_groups: set[str] = set()
+        """Twin groups the last catch-up touched: those of changed records, before and after, and merged ones."""
         self.db = duckdb.connect(str(path) if path is not None else ":memory:")
         self.db.execute("SET preserve_insertion_order = false")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT)")
@@ -172,7 +175,10 @@ class Facts:
         with self.store.transaction() as tx:
             head = tx.change_head()
         watermark = self.watermark
+        self.caught_up_from = watermark
+        self.changed_ids, self.dirty_groups = [], set()
         if watermark is None or head < watermark:
+            self.caught_up_from = None
             return self._rebuild(head)
         if head == watermark:
             return 0, 0
@@ -184,7 +190,13 @@ class Facts:
         return len(changed), len(ids)
 
     def _set_watermark(self, head: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", [head])
+        self.set_meta("watermark", head)
+
+    def set_meta(self, name: str, value: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [name, value])
+
+    def meta(self, name: str) -> int | None:
+        return self._meta(name)
 
     def _rebuild(self, head: int) -> tuple[int, int]:
         for table in ("facts", "applications", "prices"):
@@ -283,11 +295,18 @@ class Facts:
         if not changed:
             return []
         ids = pa.table({"record_id": changed})
+        groups_of_changed = (
+            "SELECT DISTINCT grp FROM facts WHERE record_id IN (SELECT record_id FROM changed_ids)"
+        )
         with self.registered("changed_ids", ids):
+            before = {row[0] for row in self.db.execute(groups_of_changed).fetchall()}
             for table in ("facts", "applications", "prices"):
                 self.db.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT record_id FROM changed_ids)")
             self._load(changed_rows, entities)
-            self._group("changed_ids")
+            merged = self._group("changed_ids")
+            after = {row[0] for row in self.db.execute(groups_of_changed).fetchall()}
+        self.changed_ids = changed
+        self.dirty_groups = before | after | merged
         return changed
 
     def _facts_of(self, record_ids: list[str]) -> Iterator[tuple[str, str, str | None]]:
@@ -297,8 +316,10 @@ class Facts:
                 "SELECT record_id, content_hash, entity_id FROM facts WHERE record_id IN (SELECT record_id FROM asked)"
             ).fetchall()
 
-    def _group(self, changed: str | None) -> None:
-        """Give new records their hub key as group, then merge groups a link or the crosswalk joins."""
+    def _group(self, changed: str | None) -> set[str]:
+        """Give new records their hub key as group, then merge groups a link or the crosswalk joins.
+
+        Returns the groups merged (both the absorbed and the absorbing ones)."""
         hub = " ".join(f"WHEN kind = '{kind}' THEN '{system}'" for kind, system in HUB.items())
         links = " ".join(f"WHEN '{system}' THEN link_{system}" for system in SYSTEMS)
         self.db.execute(
@@ -335,7 +356,7 @@ class Facts:
             "GROUP BY connector HAVING count(DISTINCT grp) > 1"
         ).fetchall()
         if not pairs:
-            return
+            return set()
         parent: dict[str, str] = {}
 
         def root(key: str) -> str:
@@ -350,3 +371,4 @@ class Facts:
         merged = pa.table({"old": list(parent), "new": [root(key) for key in parent]})
         with self.registered("merged", merged):
             self.db.execute("UPDATE facts SET grp = merged.new FROM merged WHERE facts.grp = merged.old")
+        return set(parent) | {root(key) for key in parent}

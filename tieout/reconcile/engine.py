@@ -22,6 +22,7 @@ from pathlib import Path
 from tieout.errors import ConfigError, ConfigProblem
 from tieout.findings import Finding
 from tieout.model import RECORD_TYPES
+from tieout.reconcile import summaries
 from tieout.reconcile.base_amounts import RateBook, configured_rates
 from tieout.reconcile.columnar import Facts, cache_path_for
 from tieout.reconcile.rules import all_checks, all_rules
@@ -115,8 +116,11 @@ class Reconciler:
                 found += [finding for finding in check.run(snapshot) if finding.rule_code in wanted]
         return found
 
-    def collect(self, selected: list[str]) -> tuple[list[Finding], int, int]:
-        """The findings of these rules; with the records projected and the records decoded to get them."""
+    def collect(self, selected: list[str], *, full: bool = False) -> tuple[list[Finding], int, int]:
+        """The findings of these rules; with the records projected and the records decoded to get them.
+
+        `full` recomputes the screens' derived tables from the whole projection; otherwise only the
+        twin groups the change log touched since the last run are recomputed."""
         if self.engine == "rows":
             snapshot = Snapshot.load(self.store)
             findings = RateBook.from_snapshot(snapshot, self.rates).apply(self.findings(snapshot, selected))
@@ -124,6 +128,7 @@ class Reconciler:
         facts = Facts(self.store, self.facts_path or cache_path_for(self.store))
         try:
             changed, _ = facts.catch_up()
+            summaries.refresh(facts, full=full)
             scoped = ScopedChecks(self.store, facts, self.screens).run(self.checks, set(selected))
             findings = RateBook.from_facts(facts, self.rates, scoped.findings).apply(scoped.findings)
         finally:
@@ -131,7 +136,12 @@ class Reconciler:
         return findings, changed, scoped.records_read
 
     def run(
-        self, codes: Iterable[str] | None = None, *, run_id: str | None = None, since: date | None = None
+        self,
+        codes: Iterable[str] | None = None,
+        *,
+        run_id: str | None = None,
+        since: date | None = None,
+        full: bool = False,
     ) -> ReconcileResult:
         """Reconcile the selected rules (all by default).
 
@@ -141,7 +151,7 @@ class Reconciler:
         """
         started = time.monotonic()
         selected = self.select(codes)
-        findings, projected, read = self.collect(selected)
+        findings, projected, read = self.collect(selected, full=full)
         now = self.clock()
         with self.store.transaction() as tx:
             open_records = tx.open_exception_records(selected)

@@ -53,43 +53,8 @@ def _with_customers(members: str) -> str:
     """
 
 
-_SIDES = {"m": "metronome", "s": "stripe", "n": "netsuite"}
-_SIDE_COLUMNS = (
-    "native_id",
-    "link_metronome",
-    "link_stripe",
-    "link_netsuite",
-    "currency",
-    "subtotal",
-    "tax",
-    "total",
-)
-
-
 def _invoice_groups(facts: Facts) -> str:
-    """One row per invoice twin group: how many copies each system has, and (for one copy) its fields.
-
-    Built once per run; the invoice screens are filters on it rather than self-joins of `facts`.
-    """
-    if "invoice_groups" not in facts.scratch:
-        sides = ", ".join(
-            f"count(*) FILTER (WHERE system = '{system}') AS {side}_count, "
-            + ", ".join(
-                f"any_value({column}) FILTER (WHERE system = '{system}') AS {side}_{column}"
-                for column in _SIDE_COLUMNS
-            )
-            for side, system in _SIDES.items()
-        )
-        facts.db.execute(
-            f"""
-            CREATE TEMP TABLE invoice_groups AS SELECT grp, {sides},
-                bool_or({_BILLABLE.replace("m.", "")}) AS billable,
-                bool_or(system = 'stripe' AND status = 'paid') AS stripe_paid,
-                bool_or(system = 'netsuite' AND remaining > 0) AS netsuite_open
-            FROM facts WHERE kind = 'invoice' GROUP BY grp
-            """
-        )
-        facts.scratch.add("invoice_groups")
+    """The per-group invoice summary (`summaries.py`), current with the projection."""
     return "invoice_groups"
 
 
@@ -157,24 +122,7 @@ def _payments_missing(facts: Facts) -> set[str]:
 
 def _misapplied(facts: Facts) -> set[str]:
     """Charges whose NetSuite payment is applied outside the NetSuite twins of the invoices they paid."""
-    anchor = f"""
-        WITH charges AS (
-            SELECT * FROM facts WHERE kind = 'payment' AND system = 'stripe' AND status IN {_COLLECTED}),
-        recorded AS (
-            SELECT c.record_id AS charge, n.record_id AS payment FROM charges c
-            JOIN facts n ON n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp),
-        paid AS (
-            SELECT c.record_id AS charge, si.grp FROM charges c JOIN applications a ON a.record_id = c.record_id
-            JOIN facts si ON si.kind = 'invoice' AND si.system = 'stripe' AND si.native_id = a.invoice_id),
-        expected AS (
-            SELECT p.charge, ni.native_id FROM paid p
-            JOIN facts ni ON ni.kind = 'invoice' AND ni.system = 'netsuite' AND ni.grp = p.grp)
-        SELECT r.charge AS record_id FROM recorded r JOIN applications a ON a.record_id = r.payment
-        WHERE NOT EXISTS (SELECT 1 FROM expected e WHERE e.charge = r.charge AND e.native_id = a.invoice_id)
-        UNION SELECT charge FROM recorded GROUP BY charge HAVING count(*) > 1
-        UNION SELECT charge FROM expected GROUP BY charge HAVING count(*) > 1
-    """
-    return _ids(facts, _closed(_with_paid_invoices(anchor)))
+    return _ids(facts, _closed(_with_paid_invoices("SELECT record_id FROM misapplied_charges")))
 
 
 def _with_paid_invoices(charges: str) -> str:

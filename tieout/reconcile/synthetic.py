@@ -473,21 +473,36 @@ def changed_invoices(ledger: Ledger, share: float, *, seed: int = 11) -> Iterato
 
 def change(store: Store, ledger: Ledger, share: float, *, seed: int = 11) -> int:
     """Rewrite `share` of the clean invoices' NetSuite twins (a new number), one in fifty with a new
-    subtotal (a new INVOICE_TOTAL_DIFFERS), and correct every planted total difference (which
-    closes those exceptions); `ledger.expected` is updated to match. Returns the records written."""
+    subtotal (a new INVOICE_TOTAL_DIFFERS), apply the NetSuite payment of another one in fifty to the
+    previous invoice (a new PAYMENT_APPLIED_TO_WRONG_INVOICE), and correct every planted total
+    difference (which closes those exceptions); `ledger.expected` is updated to match. Returns the
+    records written."""
     billing_ids = list(changed_invoices(ledger, share, seed=seed))
     wanted = {
         record_id_for("netsuite", "invoice", "ns_" + billing_id.removeprefix("inv_")): billing_id
         for billing_id in billing_ids
     }
+    misapply = {
+        record_id_for("netsuite", "payment", "pay_" + billing_id.removeprefix("inv_") + "_0"): billing_id
+        for billing_id in billing_ids[25::50]
+    }
     fixes = {record_id: fingerprint for fingerprint, record_id in ledger.total_differences.items()}
     at = datetime(2026, 11, 2, tzinfo=UTC)
     updates = []
     with store.transaction() as tx:
-        rows = tx.canonical_rows([*wanted, *fixes])
+        rows = tx.canonical_rows([*wanted, *fixes, *misapply])
         for position, (record_id, _, _, text, _, _, _) in enumerate(sorted(rows)):
             payload = jsonutil.loads(text)
-            if record_id in fixes:
+            if record_id in misapply:
+                number = int(misapply[record_id].removeprefix("inv_"))
+                payload["applications"][0]["invoice_id"] = (
+                    f"ns_{max(0, number - 1):08d}" if number else "ns_00000001"
+                )
+                charge = record_id_for("stripe", "payment", f"ch_{number:08d}_0")
+                ledger.expected[fingerprint_for("PAYMENT_APPLIED_TO_WRONG_INVOICE", charge, record_id)] = (
+                    "PAYMENT_APPLIED_TO_WRONG_INVOICE"
+                )
+            elif record_id in fixes:
                 payload = _with_subtotal(payload, -1)
                 del ledger.expected[fixes[record_id]]
             else:
