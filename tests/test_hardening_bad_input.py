@@ -6,7 +6,8 @@ fields, NUL bytes and lone surrogates, SQL in ids, a 3 MB field) among good ones
 record must be stored as pulled and filed as a `SYNC_MAPPING_FAILED` exception whose reason
 names what is wrong, on SQLite and PostgreSQL; the good ones map; nothing is dropped; the run
 succeeds. A page the API cannot even encode (invalid UTF-8) fails the run cleanly instead, with
-nothing of that page stored.
+nothing of that page stored. The real connectors do the same with corrupt records the Stripe and
+Salesforce emulators serve.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tieout.config import FieldMappings, Mode, SystemSettings, TieoutConfig
+from tieout.config import FieldMappings, Mode, SystemSettings, TieoutConfig, load_config
 from tieout.findings import SYNC_MAPPING_FAILED
 from tieout.runner import SyncService
 from tieout.sandbox.server import EmulatorServer
 from tieout.store import ExceptionQuery, Store
+from tieout.testing.kill_harness import Company, running_company
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -205,3 +207,43 @@ def test_a_page_that_is_not_utf8_fails_the_run_cleanly_and_stores_nothing_of_it(
         assert sorted(tx.iter_raw_ids("ledgerly", "invoices")) == ["inv-a", "inv-b"]
         cursor = tx.get_cursor("ledgerly", "invoices")
     assert cursor is not None and cursor.watermark == START + timedelta(minutes=1)
+
+
+def test_corrupt_records_in_the_real_connectors_are_filed_one_by_one(store_url: str, tmp_path: Path) -> None:
+    """Stripe and Salesforce emulators serving records whose fields have the wrong type or value."""
+    with running_company(Company(customers=3, new_accounts=0), tmp_path, store_url) as (sandbox, config_path):
+        invoices = list(sandbox.stripe.tables["invoice"].records.values())
+        invoices[0]["total"] = "not-a-number"
+        invoices[1]["currency"] = "zzz"
+        charges = list(sandbox.stripe.tables["charge"].records.values())
+        charges[0]["amount"] = {"nested": 1}
+        charges[1]["created"] = "yesterday"
+        accounts = list(sandbox.salesforce.tables["Account"].values())
+        accounts[0]["CurrencyIsoCode"] = "QQQ"
+        corrupt = {
+            ("stripe", "invoices"): {invoices[0]["id"], invoices[1]["id"]},
+            ("stripe", "charges"): {charges[0]["id"], charges[1]["id"]},
+            ("salesforce", "accounts"): {accounts[0]["Id"]},
+        }
+        config = load_config(config_path)
+        store = Store.open(config.store_url)
+        service = SyncService(config, store)
+        try:
+            results = {(system, stream): service.sync(system, stream)[0] for system, stream in corrupt}
+            with store.transaction() as tx:
+                filed, _ = tx.query_exceptions(ExceptionQuery(rule_codes=[SYNC_MAPPING_FAILED], limit=1000))
+                stored = {key: set(tx.iter_raw_ids(*key)) for key in corrupt}
+        finally:
+            service.close()
+            store.close()
+    for key, result in results.items():
+        assert result.status == "succeeded", (key, result.error)
+        assert result.failed == len(corrupt[key]), key
+        assert corrupt[key] <= stored[key], "a corrupt record is stored as pulled"
+    by_record = {
+        (item.details["system"], item.details["source_id"]): item.details["reason"] for item in filed
+    }
+    assert set(by_record) == {
+        (system, record_id) for (system, _), ids in corrupt.items() for record_id in ids
+    }
+    assert all(reason for reason in by_record.values())

@@ -66,6 +66,11 @@ def _created(obj: Mapping[str, Any], what: str) -> int:
     return created
 
 
+def _created_or_none(obj: Mapping[str, Any]) -> int | None:
+    created = obj.get("created")
+    return created if isinstance(created, int) and not isinstance(created, bool) else None
+
+
 class Puller:
     """One stream's pull: the pages it yields and the calls behind them."""
 
@@ -100,7 +105,9 @@ class Puller:
         what = f"GET {self.stream.path}"
         while True:
             objects, has_more = _list_page(self.api.get(self.stream.path, params), what)
-            records = [self._record(obj, _created(obj, what), deleted=False) for obj in objects]
+            # An object without a usable created time is still that one record: its mapping fails
+            # and files it, instead of the whole stream failing on it.
+            records = [self._record(obj, _created_or_none(obj), deleted=False) for obj in objects]
             if records:
                 yield Page(records)
             if not has_more or not objects:
@@ -224,7 +231,7 @@ class Puller:
 
     # -- what the mapper needs beside the object ------------------------------------------------
 
-    def _record(self, obj: dict[str, Any], at: int, *, deleted: bool) -> RawRecord:
+    def _record(self, obj: dict[str, Any], at: int | None, *, deleted: bool) -> RawRecord:
         lookups: dict[str, Any] = {"updated_at": at}
         if not deleted and self.stream.object_type == "invoice":
             more = self._more_lines(obj)
@@ -236,7 +243,7 @@ class Puller:
             system=SYSTEM,
             stream=self.stream.name,
             source_id=str(obj["id"]),
-            updated_at=datetime.fromtimestamp(at, UTC),
+            updated_at=datetime.fromtimestamp(at, UTC) if at is not None else None,
             payload={**obj, LOOKUPS: lookups},
             deleted=deleted,
         )
