@@ -19,18 +19,21 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from celery import Celery
+from pydantic import SecretStr
 from sandbox_company import postgres_database, pushed_twice, sandbox_company
 from sqlalchemy import select
 
 from tieout.config import load_config
 from tieout.sandbox.faults import FaultProfile
 from tieout.sandbox.runtime import Sandbox
-from tieout.scheduler.celery_app import app as celery_app
+from tieout.scheduler.celery_app import client_app
 from tieout.scheduler.celery_executor import CeleryExecutor
 from tieout.scheduler.jobs import JobOutcome, run_job
 from tieout.store import ExceptionQuery, RunRecord, Store
@@ -96,8 +99,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class Workers:
     """Two `tieout worker` subprocesses on one config, their logs beside it."""
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, client: Celery) -> None:
         self.config_path = config_path
+        self.client = client
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
@@ -119,7 +123,7 @@ class Workers:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
-        while len(celery_app.control.ping(timeout=0.5)) < len(WORKERS):
+        while len(self.client.control.ping(timeout=0.5)) < len(WORKERS):
             dead = {name: proc.returncode for name, proc in self.processes.items() if proc.poll() is not None}
             assert not dead and time.monotonic() < deadline, f"workers did not come up: {dead} {self.logs()}"
 
@@ -157,9 +161,10 @@ def celery_company(
                 extra_secrets={"TIEOUT_TEST_BROKER_URL": redis_url},
             )
         )
-        workers = Workers(config_path)
+        client = client_app(load_config(config_path))
+        workers = Workers(config_path, client)
         stack.callback(workers.stop)
-        CeleryExecutor(load_config(config_path), Store.open(store_url)).app.control.purge()
+        client.control.purge()
         workers.start()
         yield sandbox, config_path, workers
 
@@ -181,6 +186,16 @@ def end_state(store: Store) -> dict[str, Any]:
     }
 
 
+def in_process_run(config_path: Path) -> tuple[JobOutcome, dict[str, Any]]:
+    """The sync job run by the in-process executor's path, and the end state it leaves."""
+    config = load_config(config_path)
+    store = Store.open(config.store_url)
+    try:
+        return run_job(config, store, "sync", trigger="test"), end_state(store)
+    finally:
+        store.close()
+
+
 def runs_of(store: Store, prefix: str) -> list[RunRecord]:
     with store.transaction() as tx:
         return [run for run in tx.list_runs(limit=100_000) if run.job.startswith(prefix)]
@@ -189,20 +204,22 @@ def runs_of(store: Store, prefix: str) -> list[RunRecord]:
 def test_two_workers_share_a_sync_with_no_duplicate_push_and_the_in_process_end_state(
     tmp_path: Path, celery_company: tuple[Sandbox, Path, Workers]
 ) -> None:
-    with sandbox_company(tmp_path, f"sqlite:///{tmp_path}/reference.db") as (_, reference_config, _):
-        config = load_config(reference_config)
-        reference = Store.open(config.store_url)
-        outcome = run_job(config, reference, "sync", trigger="test")
-        assert outcome.status == "succeeded", outcome.as_dict()
-        expected = end_state(reference)
-        reference.close()
-
     sandbox, config_path, workers = celery_company
     before = pushed_twice(sandbox)
     config = load_config(config_path)
     store = Store.open(config.store_url)
     try:
-        distributed = CeleryExecutor(config, store).run("sync", trigger="test")
+        with sandbox_company(tmp_path, f"sqlite:///{tmp_path}/reference.db") as (_, reference_config, _):
+            # The reference runs in this process while the workers run the same job on their copy.
+            reference_outcome: list[tuple[JobOutcome, dict[str, Any]]] = []
+            in_process = threading.Thread(
+                target=lambda: reference_outcome.append(in_process_run(reference_config))
+            )
+            in_process.start()
+            distributed = CeleryExecutor(config, store).run("sync", trigger="test")
+            in_process.join()
+        outcome, expected = reference_outcome[0]
+        assert outcome.status == "succeeded", outcome.as_dict()
         assert distributed.status == "succeeded", (distributed.as_dict(), workers.logs())
         assert [follower.status for follower in distributed.followers] == ["succeeded"]
         assert end_state(store) == expected
@@ -273,4 +290,23 @@ def test_a_task_whose_worker_is_killed_finishes_on_the_other(
             assert tx.get_cursor("salesforce", "accounts") is not None
     finally:
         sandbox.injectors["salesforce"].set_profile(FaultProfile())
+        store.close()
+
+
+def test_with_no_worker_on_the_broker_a_job_fails_at_once_and_says_why(
+    celery_company: tuple[Sandbox, Path, Workers], redis_url: str
+) -> None:
+    _, config_path, _ = celery_company
+    config = load_config(config_path)
+    unwatched = redis_url.rsplit("/", 1)[0] + "/1"  # a Redis database no worker listens on
+    elsewhere = replace(
+        config, workers=config.workers.model_copy(update={"broker_url": SecretStr(unwatched)})
+    )
+    store = Store.open(config.store_url)
+    try:
+        runs_before = len(runs_of(store, ""))
+        outcome = CeleryExecutor(elsewhere, store).run("sync", trigger="test")
+        assert outcome.status == "failed" and "no tieout worker answered" in str(outcome.error)
+        assert len(runs_of(store, "")) == runs_before
+    finally:
         store.close()

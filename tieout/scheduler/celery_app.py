@@ -44,32 +44,38 @@ def broker_url(config: TieoutConfig) -> str:
     return config.workers.broker_url.get_secret_value()
 
 
-def configure(config: TieoutConfig) -> Celery:
-    """Point the app at the configuration's broker, with tieout's delivery settings."""
+def settings(config: TieoutConfig) -> dict[str, object]:
+    """The Celery settings for this configuration's broker, with tieout's delivery settings."""
     url = broker_url(config)
     limit = config.workers.task_time_limit_seconds
-    app.conf.update(
-        broker_url=url,
-        result_backend=url,
-        task_default_queue=QUEUE,
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_time_limit=limit,
-        worker_prefetch_multiplier=1,
-        worker_hijack_root_logger=False,
-        broker_connection_retry_on_startup=True,
-        result_expires=24 * 3600,
-        broker_transport_options={
+    return {
+        "broker_url": url,
+        "result_backend": url,
+        "task_default_queue": QUEUE,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_time_limit": limit,
+        "worker_prefetch_multiplier": 1,
+        "worker_hijack_root_logger": False,
+        "broker_connection_retry_on_startup": True,
+        "result_expires": 24 * 3600,
+        "broker_transport_options": {
             "visibility_timeout": limit + VISIBILITY_MARGIN_SECONDS,
             "unacked_restore_interval": RESTORE_SWEEP_SECONDS,
             "unacked_restore_throttle": 1,
         },
-        result_backend_transport_options={"visibility_timeout": limit + VISIBILITY_MARGIN_SECONDS},
-    )
-    return app
+        "result_backend_transport_options": {"visibility_timeout": limit + VISIBILITY_MARGIN_SECONDS},
+    }
+
+
+def client_app(config: TieoutConfig) -> Celery:
+    """An app that sends tasks (by name) to this configuration's broker: the scheduler's side."""
+    client = Celery("tieout-client")
+    client.conf.update(settings(config))
+    return client
 
 
 @dataclass
@@ -87,7 +93,7 @@ def set_worker_config(config: TieoutConfig) -> None:
     global _context
     with _context_lock:
         _context = WorkerContext(config)
-    configure(config)
+    app.conf.update(settings(config))
 
 
 def worker_context() -> tuple[TieoutConfig, Store]:

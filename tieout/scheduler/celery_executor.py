@@ -19,18 +19,20 @@ from typing import Any
 
 from celery.canvas import group
 from celery.result import AsyncResult, GroupResult
+from kombu.exceptions import OperationalError
 
 from tieout.config import TieoutConfig
 from tieout.connectors.http import redact
 from tieout.errors import JobLocked, TieoutError
 from tieout.runner import SyncService
-from tieout.scheduler.celery_app import QUEUE, configure
+from tieout.scheduler.celery_app import QUEUE, client_app
 from tieout.scheduler.jobs import JobOutcome, lock_name
 from tieout.scheduler.locks import job_lock
 from tieout.scheduler.partitions import Partition, partitions
 from tieout.store import Store
 
 WAIT_TICK_SECONDS = 0.2
+PING_SECONDS = 1.0
 
 
 def utc_now() -> datetime:
@@ -62,7 +64,7 @@ class CeleryExecutor:
         self.store = store
         self.stop_event = stop_event or threading.Event()
         self.clock = clock
-        self.app = configure(config)
+        self.app = client_app(config)
 
     def submit(self, job_name: str, *, trigger: str = "schedule") -> Future[JobOutcome]:
         future: Future[JobOutcome] = Future()
@@ -82,6 +84,20 @@ class CeleryExecutor:
     def run(self, job_name: str, *, trigger: str = "schedule") -> JobOutcome:
         """Run the job on the workers and wait for it (and its followers) to finish."""
         job = self.config.schedule.jobs[job_name]
+        try:
+            return self._run(job_name, trigger)
+        except OperationalError as exc:
+            error = redact(f"the broker cannot be reached: {exc}", self.config.secret_values)
+            return JobOutcome(job_name, job.run, trigger, status="failed", error=error)
+
+    def _run(self, job_name: str, trigger: str) -> JobOutcome:
+        job = self.config.schedule.jobs[job_name]
+        if not self.app.control.ping(timeout=PING_SECONDS):
+            # Enqueued work would wait for a worker with the job's lock held; say so instead.
+            error = (
+                "no tieout worker answered on the broker: start `tieout worker` (workers.executor is celery)"
+            )
+            return JobOutcome(job_name, job.run, trigger, status="failed", error=error)
         kind, _, system = job.run.partition(":")
         if kind not in ("sync", "pull"):
             answer = self._wait(self.app.send_task("tieout.run_job", args=(job_name, trigger), queue=QUEUE))
