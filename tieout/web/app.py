@@ -27,7 +27,7 @@ from tieout.errors import StoreError
 from tieout.observability.metrics import build_registry, metrics_response
 from tieout.reconcile.queue import ExceptionQueue
 from tieout.store import Store
-from tieout.web import auth_view, dashboard_view, detail_view, queue_view
+from tieout.web import auth_view, dashboard_view, detail_view, queue_view, users_view
 from tieout.web.accounts import Accounts
 from tieout.web.context import WebContext, render
 from tieout.web.security import CsrfRefused, Forbidden, LoginRequired, csrf_protected, logged_in, needs
@@ -106,7 +106,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(files("tieout.web") / "static")), name="static")
     app.include_router(auth_view.router)
     protected = [Depends(logged_in), Depends(csrf_protected)]
-    for router in (queue_view.router, detail_view.router, dashboard_view.router):
+    for router in (queue_view.router, detail_view.router, dashboard_view.router, users_view.router):
         app.include_router(router, dependencies=protected)
     # Webhook deliveries prove themselves by their signature; a login would make no sense there.
     app.include_router(webhook_router(config, store))
