@@ -34,7 +34,8 @@ from tieout.config import load_config
 from tieout.observability.alerts import AlertService
 from tieout.observability.logging import configure_logging
 from tieout.observability.metrics import start_metrics_server
-from tieout.scheduler.jobs import JobOutcome, run_job
+from tieout.scheduler.executor import executor_for
+from tieout.scheduler.jobs import JobOutcome
 from tieout.scheduler.locks import LEADER_LOCK
 from tieout.scheduler.service import SchedulerService, stored_next_runs, trigger_for
 from tieout.store import Store
@@ -114,7 +115,8 @@ def trigger(
             raise typer.Exit(EXIT_CONFIG)
         store = Store.open(config.store_url)
         try:
-            outcome = run_job(config, store, job_name, trigger="manual", stop_event=stop)
+            # On the workers when workers.executor is celery, here otherwise.
+            outcome = executor_for(config, store, stop_event=stop).submit(job_name, trigger="manual").result()
         finally:
             store.close()
     if as_json:
