@@ -73,6 +73,7 @@ def sandbox_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[An
         accounts = Accounts(store, hasher=FAST_HASHER)
         accounts.add_user("ana", PASSWORD, "resolver", display_name="Ana Lopez")
         accounts.add_user("vic", PASSWORD, "viewer", display_name="Victor Chen")
+        accounts.add_user("root", PASSWORD, "admin", display_name="Ada Admin")
         today = datetime.now(UTC)
         for days_ago in (90, 60, 30, 0):
             take_ar_snapshot(store, as_of=(today - timedelta(days=days_ago)).date(), taken_at=today)
@@ -126,6 +127,17 @@ def log_in(page: Page, username: str, then: str = "/queue") -> None:
 def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def unlabelled_controls(page: Page) -> list[str]:
+    """Form controls on the page with neither a label nor an accessible name of their own."""
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+            .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                          && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+            .map(el => el.outerHTML)"""
+    )
+    return found
 
 
 def exception_of(store: Store, rule: str) -> int:
@@ -253,13 +265,7 @@ def test_pages_are_keyboard_usable_with_labelled_controls(
     exception_id = exception_of(sandbox_store[1], "INVOICE_TOTAL_DIFFERS")
     for path in ("/queue", f"/exceptions/{exception_id}", "/dashboard", "/login"):
         page.goto(path)
-        unlabelled = page.evaluate(
-            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
-                .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
-                              && !(el.tagName === 'BUTTON' && el.textContent.trim()))
-                .map(el => el.outerHTML)"""
-        )
-        assert unlabelled == [], path
+        assert unlabelled_controls(page) == [], path
     # The queue's filters work from the keyboard: choose a rule with the arrow keys, submit with Enter.
     page.goto("/queue")
     page.get_by_label("Type of difference").focus()
@@ -267,3 +273,10 @@ def test_pages_are_keyboard_usable_with_labelled_controls(
     page.get_by_role("button", name="Apply filters").focus()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"rule="))
+
+
+def test_the_admins_users_page_has_labelled_controls(context: BrowserContext) -> None:
+    page = context.new_page()
+    log_in(page, "root", then="/admin/users")
+    expect(page.get_by_role("button", name="Disable vic")).to_be_visible()
+    assert unlabelled_controls(page) == []
