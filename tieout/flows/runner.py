@@ -90,6 +90,9 @@ class FlowRunner:
     def run(self, *, dry_run: bool = False, sources: Collection[str] | None = None) -> list[FlowResult]:
         """Run the flows; with `sources`, only the pushes planned for those canonical records."""
         results = []
+        # One snapshot serves every flow until something changes the store: a push (and the
+        # re-read of its target) or a settled pending entry; a dry run reads it once.
+        snapshot: Snapshot | None = None
         for flow in self.flows:
             if flow.target not in self.sync_systems and not dry_run:
                 continue
@@ -98,23 +101,27 @@ class FlowRunner:
             run_id = None if dry_run else self._start_run(flow)
             calls = 0
             try:
-                snapshot = Snapshot.load(self.store)
-                plan = flow.plan(snapshot, self.value_maps)
+                if snapshot is None:
+                    snapshot = Snapshot.load(self.store)
+                full = flow.plan(snapshot, self.value_maps)
+                plan = full
                 if sources is not None:
                     plan = FlowPlan(
-                        [intent for intent in plan.intents if intent.source_record_id in sources],
-                        [skip for skip in plan.skipped if skip[0] in sources],
+                        [intent for intent in full.intents if intent.source_record_id in sources],
+                        [skip for skip in full.skipped if skip[0] in sources],
                     )
                 result.skipped = plan.skipped
-                if not dry_run:
-                    settle_pending(
-                        self.store,
-                        snapshot,
-                        flow=flow.name,
-                        target_system=flow.target,
-                        planned_sources={intent.source_record_id for intent in plan.intents},
-                        clock=self.clock,
-                    )
+                # Settled against the whole plan: a write left out only because this run is
+                # restricted to some records is still wanted, not to be taken as landed.
+                if not dry_run and settle_pending(
+                    self.store,
+                    snapshot,
+                    flow=flow.name,
+                    target_system=flow.target,
+                    planned_sources={intent.source_record_id for intent in full.intents},
+                    clock=self.clock,
+                ):
+                    snapshot = None
                 if plan.intents:
                     connector = self.connectors(flow.target)
                     before = connector.api_calls
@@ -132,8 +139,10 @@ class FlowRunner:
                     if not dry_run and any(outcome.target_id for outcome in result.outcomes):
                         # Every stream of the target: a payment applied changes its invoices too.
                         self.refresh(flow.target)
+                        snapshot = None
             except TieoutError as exc:
                 result.error = str(exc)
+                snapshot = None  # a flow stopped part-way may have confirmed and linked some pushes
             if run_id is not None:
                 self._finish_run(run_id, result, calls)
         return results
