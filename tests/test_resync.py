@@ -161,6 +161,16 @@ def test_resync_one_record_dry_run_then_for_real(synced: tuple[Sandbox, Path, di
             runs = tx.list_runs(job="resync:salesforce:accounts", limit=10)
         assert len(runs) == 3 and {run.trigger for run in runs} == {"manual"}
 
+        # A change at the source is stored by the next resync of the record.
+        sandbox.salesforce.update("Account", account_id, {"Name": "Resynced Rocket Group Ltd"})
+        report, code = invoke(
+            config_path, "resync", "salesforce", "accounts", "--id", account_id, "--dry-run"
+        )
+        assert code == 0 and report["pulled"] == 1
+        with store.transaction() as tx:
+            stored = tx.get_canonical(f"salesforce:customer:{account_id}")
+        assert stored is not None and getattr(stored, "legal_name", None) == "Resynced Rocket Group Ltd"
+
         report, code = invoke(config_path, "resync", "salesforce", "accounts", "--id", "001Hs0000009999")
         assert code == 0 and report["missing"] == ["001Hs0000009999"], report
     finally:
