@@ -142,6 +142,22 @@ def test_resync_one_record_dry_run_then_for_real(synced: tuple[Sandbox, Path, di
         assert {"field": "companyName", "before": None, "after": "Resynced Rocket Ltd"} in netsuite_change[
             "fields"
         ]
+        shown = runner.invoke(
+            app,
+            [
+                "--config",
+                str(config_path),
+                "resync",
+                "salesforce",
+                "accounts",
+                "--id",
+                account_id,
+                "--dry-run",
+            ],
+            terminal_width=200,
+        )
+        assert shown.exit_code == 0 and "would create in netsuite" in shown.stdout
+        assert "companyName: Resynced Rocket Ltd" in shown.stdout
         assert netsuite_customers(sandbox, account_id) == 0 and stripe_customers(sandbox, account_id) == 0
         assert ledger_size(store) == pushes_before
         with store.transaction() as tx:
@@ -159,7 +175,7 @@ def test_resync_one_record_dry_run_then_for_real(synced: tuple[Sandbox, Path, di
         assert netsuite_customers(sandbox, account_id) == 1 and stripe_customers(sandbox, account_id) == 1
         with store.transaction() as tx:
             runs = tx.list_runs(job="resync:salesforce:accounts", limit=10)
-        assert len(runs) == 3 and {run.trigger for run in runs} == {"manual"}
+        assert len(runs) == 4 and {run.trigger for run in runs} == {"manual"}
 
         # A change at the source is stored by the next resync of the record.
         sandbox.salesforce.update("Account", account_id, {"Name": "Resynced Rocket Group Ltd"})
