@@ -5,11 +5,15 @@ The restart pulls the target first, so it sees the record the push made, and the
 longer plans that write: the entry would stay pending, and the record unlinked, for ever. Before
 a flow pushes, its pending entries are settled against the fresh snapshot:
 
-- a pending write the flow's fresh plan no longer contains, whose source record has a twin in
-  the target, is confirmed with the twin's id and linked to it in the crosswalk, as the push
-  would have done (the target shows the record, or the values, the write was sending);
-- a pending update of the flow's own with no twin to link (a write-back onto the source record
+- a pending write of this flow's (reserved by one of its runs) that its fresh plan no longer
+  contains, whose source record has a twin in the target, is confirmed with the twin's id and
+  linked to it in the crosswalk, as the push would have done (the target shows the record, or
+  the values, the write was sending);
+- a pending update of this flow's with no twin to link (a write-back onto the source record
   itself) is confirmed: the fresh plan has nothing left to write.
+
+Only the flow that reserved a write settles it: another flow writing to the same target plans
+other records, so a write missing from its plan says nothing about whether that write is needed.
 
 Anything else stays pending, and the flow sends it again under the same key.
 """
@@ -19,17 +23,18 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from datetime import datetime
 
-from tieout.flows.pusher import idempotency_key
 from tieout.model import RECORD_TYPES
 from tieout.reconcile.snapshot import Snapshot
 from tieout.store import Store
 from tieout.store.ledger import LedgerEntry
 
 
-def _belongs_to(entry: LedgerEntry, flow: str) -> bool:
-    version = entry.payload_hash if entry.operation == "update" else ""
-    key = idempotency_key(flow, entry.target_system, entry.source_record_id, version=version)
-    return key == entry.idempotency_key
+def _reserved_by(store: Store, entry: LedgerEntry, flow: str) -> bool:
+    if entry.run_id is None:
+        return False
+    with store.transaction() as tx:
+        run = tx.get_run(entry.run_id)
+    return run is not None and run.job == f"flow:{flow}"
 
 
 def _landed_as(entry: LedgerEntry, snapshot: Snapshot) -> tuple[str, str, str, str] | None:
@@ -56,8 +61,8 @@ def settle_pending(
         pending = tx.pending_pushes(target_system)
     settled = 0
     for entry in pending:
-        if entry.source_record_id in planned_sources:
-            continue  # the flow sends it again now, under the same key
+        if entry.source_record_id in planned_sources or not _reserved_by(store, entry, flow):
+            continue  # the flow sends it again now, under the same key; or it is another flow's
         now = clock()
         landed = _landed_as(entry, snapshot)
         if landed is not None:
@@ -72,7 +77,7 @@ def settle_pending(
                         at=now,
                     )
             settled += 1
-        elif entry.operation == "update" and _belongs_to(entry, flow):
+        elif entry.operation == "update":
             with store.transaction() as tx:
                 tx.mark_push(entry.idempotency_key, status="confirmed", at=now)
             settled += 1

@@ -31,6 +31,8 @@ class LedgerEntry:
     target_id: str | None
     attempts: int
     last_error: str | None
+    run_id: str | None = None
+    """The run that first reserved the write (a flow's run record)."""
 
 
 class LedgerOps:
@@ -91,6 +93,7 @@ class LedgerOps:
             target_id=row.target_id,
             attempts=row.attempts,
             last_error=row.last_error,
+            run_id=row.run_id,
         )
 
     def mark_push(
