@@ -210,7 +210,9 @@ def test_events_are_asked_for_by_type_and_window() -> None:
     script = Script(ok({**EMPTY_LIST, "url": "/v1/events"}))
     connector = script.connector()
     since = datetime.now(UTC) - timedelta(days=1)
-    assert list(connector.pull("payouts", since=since, until=since + timedelta(hours=1))) == []
+    # No event: no record, and one empty page that moves the cursor to where the events were read.
+    pages = list(connector.pull("payouts", since=since, until=since + timedelta(hours=1)))
+    assert [(page.records, page.watermark) for page in pages] == [([], since + timedelta(hours=1))]
     params = script.requests[0].url.params
     assert script.requests[0].url.path == "/v1/events"
     assert params["created[gte]"] == str(int(since.timestamp()) + (since.microsecond > 0))

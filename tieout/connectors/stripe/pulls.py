@@ -11,6 +11,10 @@
   across pages, and events are read a hundred a call, so an unchanged stream costs one call.
 - Stripe keeps events for 30 days: a `since` older than that (less a margin, by the clock or
   `until`, whichever is later) falls back to the full list, and says so in the log.
+- The last page (an empty one when nothing changed) carries `watermark` = `until` (or now): the
+  events (and a full list) were read up to then, so the cursor moves there even when no object changed, and the
+  next pull reads events from there instead of falling back to a full list once the newest
+  object is older than the event retention.
 
 Beside each object the connector adds, under `tieout_lookups`: `updated_at` (unix seconds),
 `more_lines` (invoice lines past the embedded first page) and `balance_transactions` (what an
@@ -81,6 +85,14 @@ class Puller:
         self.clock = clock
 
     def pull(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
+        last: Page | None = None
+        for page in self.pages(since, until):
+            if last is not None:
+                yield last
+            last = page
+        yield Page(last.records if last is not None else [], watermark=until or self.clock())
+
+    def pages(self, since: datetime | None, until: datetime | None) -> Iterator[Page]:
         if since is None:
             return self.full_list(until)
         reference = self.clock() if until is None else max(until, self.clock())
