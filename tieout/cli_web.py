@@ -20,6 +20,7 @@ from rich.table import Table
 from tieout.cli_common import EXIT_CONFIG, JsonOption, err, errors_to_exit_codes, out, print_json, state
 from tieout.config import load_config
 from tieout.errors import AccessError
+from tieout.observability.logging import configure_logging
 from tieout.store import Store
 from tieout.web.accounts import ROLES, Accounts
 
@@ -29,6 +30,7 @@ users_app = typer.Typer(help="Who may log in to the web app: add, list, disable.
 
 def _accounts() -> Accounts:
     config = load_config(state.config_path)
+    configure_logging(config)
     return Accounts(Store.open(config.store_url))
 
 
@@ -134,6 +136,7 @@ def web(
 
     with errors_to_exit_codes():
         config = load_config(state.config_path)
+        configure_logging(config)
         store = Store.open(config.store_url)
     if (certfile is None) != (keyfile is None):
         raise typer.BadParameter("give both --certfile and --keyfile, or neither")

@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import BaseModel
+
 from tieout.model import CanonicalRecord
 from tieout.money import Money
 from tieout.web.formatting import amount, day, moment, words
@@ -178,7 +180,7 @@ def flatten(record: CanonicalRecord) -> dict[str, str]:
 def _flatten_into(values: dict[str, str], name: str, value: Any) -> None:
     if isinstance(value, Money):
         values[name] = f"{amount(value.amount, value.currency)} {value.currency}"
-    elif hasattr(value, "model_fields") and not isinstance(value, Money):
+    elif isinstance(value, BaseModel):
         for field_name in type(value).model_fields:
             _flatten_into(values, f"{name}.{field_name}", getattr(value, field_name))
     elif isinstance(value, tuple | list):
