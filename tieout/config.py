@@ -64,6 +64,9 @@ class SystemConfig(_Strict):
     streams: list[str] | None = None
     lookback_seconds: int = Field(default=300, ge=0)
     max_calls_per_run: int | None = Field(default=None, ge=1)
+    # A record larger than this (as JSON) is filed as a mapping failure instead of mapped: no
+    # order-to-cash record is megabytes long, and pushing one on would spread the damage.
+    max_record_bytes: int = Field(default=1_048_576, ge=1024)
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -96,6 +99,7 @@ class SystemSettings:
     lookback_seconds: int
     max_calls_per_run: int | None
     settings: ConnectorSettings | None
+    max_record_bytes: int = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -378,6 +382,7 @@ def load_config(
             lookback_seconds=system.lookback_seconds,
             max_calls_per_run=system.max_calls_per_run,
             settings=settings,
+            max_record_bytes=system.max_record_bytes,
         )
     field_mappings = _load_mappings(parsed.mappings, config_path.parent, index, file, problems)
     if not parsed.allow_inline_secrets:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
+from tieout import jsonutil
 from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.connectors.base import CallBudget, Connector, Page, StreamSpec
 from tieout.connectors.http import redact
@@ -290,9 +291,17 @@ class SyncService:
         context = MappingContext(system=system, stream=spec.name, fields=self.config.field_mappings)
         pulled_at = self.clock()
         out = _MappedPage(newest=page.watermark)
+        limit = self.config.system(system).max_record_bytes
         for record in page.records:
             error_text = None
+            payload_text = jsonutil.dumps(record.payload)
             try:
+                size = len(payload_text) if payload_text.isascii() else len(payload_text.encode())
+                if size > limit:
+                    raise MappingError(
+                        f"the record is {size:,} bytes as JSON, over the {limit:,} a record may hold "
+                        f"(systems.{system}.max_record_bytes); it is kept as pulled and not mapped"
+                    )
                 canonical = spec.mapper(record.payload, context)
                 check_storable(canonical)
                 if record.deleted and not canonical.deleted:
@@ -311,6 +320,7 @@ class SyncService:
                     "source_id": record.source_id,
                     "updated_at": record.updated_at,
                     "payload": record.payload,
+                    "payload_text": payload_text,
                     "deleted": record.deleted,
                     "pulled_at": pulled_at,
                     "run_id": run_id,

@@ -82,13 +82,18 @@ class RecordOps:
     connection: Connection
 
     def upsert_raw(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Rows with system, stream, source_id, updated_at, payload (dict), deleted, pulled_at, run_id."""
+        """Rows with system, stream, source_id, updated_at, payload (dict), deleted, pulled_at, run_id.
+
+        A row may carry `payload_text`, the payload already encoded by `jsonutil.dumps`, to save
+        encoding it twice.
+        """
         encoded = []
         for row in rows:
-            payload_text = jsonutil.dumps(row["payload"])
+            fields = dict(row)
+            payload_text = fields.pop("payload_text", None) or jsonutil.dumps(row["payload"])
             encoded.append(
                 {
-                    **row,
+                    **fields,
                     "payload": payload_text,
                     "content_hash": jsonutil.text_hash(payload_text),
                     "mapping_error": row.get("mapping_error"),
