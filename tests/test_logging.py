@@ -182,3 +182,17 @@ def test_the_command_line_logs_json_before_a_command_loads_its_config(
     logging.getLogger("tieout.test").warning("token=%s", PLANTED)
     entry = json.loads(capsys.readouterr().err.splitlines()[-1])
     assert entry["message"] == "token=***" and entry["level"] == "WARNING"
+
+
+def test_interactive_commands_log_warnings_unless_the_config_sets_a_level(captured: io.StringIO) -> None:
+    log = logging.getLogger("tieout.test")
+    configure_logging(LoggingConfig(), stream=captured, interactive=True)
+    log.info("a run finished")
+    log.warning("a run failed")
+    assert [entry["message"] for entry in lines(captured)] == ["a run failed"]
+
+    configure_logging(LoggingConfig(level="INFO"), stream=captured, interactive=True)
+    log.info("asked for")
+    configure_logging(LoggingConfig(), stream=captured)
+    log.info("a service logs at INFO")
+    assert [entry["message"] for entry in lines(captured)][-2:] == ["asked for", "a service logs at INFO"]

@@ -97,7 +97,7 @@ def _global_options(
 
 def _open(create_schema: bool = True) -> tuple[TieoutConfig, Store]:
     config = load_config(state.config_path)
-    configure_logging(config)
+    configure_logging(config, interactive=True)
     return config, Store.open(config.store_url, check_schema=create_schema)
 
 
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point; errors tieout did not expect still exit non-zero with a message."""
     # Until a command loads the configuration (and with it the secrets to remove), logs are JSON
     # lines on stderr with credential-shaped values removed.
-    configure_logging(LoggingConfig())
+    configure_logging(LoggingConfig(), interactive=True)
     try:
         app(args=argv)
     except TieoutError as exc:

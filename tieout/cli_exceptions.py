@@ -20,6 +20,7 @@ from tieout.cli_common import (
 )
 from tieout.cli_resync import print_result
 from tieout.config import load_config
+from tieout.observability.logging import configure_logging
 from tieout.reconcile.export import amount_at_risk, to_csv, to_xlsx
 from tieout.reconcile.queue import ExceptionQueue
 from tieout.resync import ResyncService
@@ -33,6 +34,7 @@ ActorOption = Annotated[str, typer.Option("--as", help="Who is acting (recorded 
 
 def _queue() -> ExceptionQueue:
     config = load_config(state.config_path)
+    configure_logging(config, interactive=True)
     return ExceptionQueue(Store.open(config.store_url))
 
 
@@ -244,6 +246,7 @@ def export(
 
 def _resolution_action(exception_id: int, actor: str, action: str, as_json: bool) -> None:
     config = load_config(state.config_path)
+    configure_logging(config, interactive=True)
     service = ResyncService(config, Store.open(config.store_url))
     try:
         result = (

@@ -18,6 +18,7 @@ from rich.table import Table
 from tieout.cli_common import JsonOption, errors_to_exit_codes, out, print_json, state
 from tieout.config import load_config
 from tieout.model import Customer, Invoice, Payment
+from tieout.observability.logging import configure_logging
 from tieout.reconcile.ar import BUCKETS, ERP_SYSTEM, AgingBasis, ArReport, GroupBy, build_report
 from tieout.reconcile.ar_export import report_as_dict, to_csv, to_xlsx
 from tieout.store import Store
@@ -143,6 +144,7 @@ def ar(
         raise typer.BadParameter("--format and --output go together", param_hint="--format/--output")
     with errors_to_exit_codes():
         config = load_config(state.config_path)
+        configure_logging(config, interactive=True)
         store = Store.open(config.store_url)
         try:
             invoices, payments, customers = _load(store)

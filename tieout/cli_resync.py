@@ -20,6 +20,7 @@ from tieout.cli_common import (
     state,
 )
 from tieout.config import load_config
+from tieout.observability.logging import configure_logging
 from tieout.resync import ResyncResult, ResyncService
 from tieout.store import Store
 
@@ -61,6 +62,7 @@ def resync(
         raise typer.Exit(EXIT_CONFIG)
     with errors_to_exit_codes():
         config = load_config(state.config_path)
+        configure_logging(config, interactive=True)
         service = ResyncService(config, Store.open(config.store_url))
         try:
             if record_ids:

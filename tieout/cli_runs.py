@@ -17,6 +17,7 @@ from rich.table import Table
 
 from tieout.cli_common import EXIT_CONFIG, JsonOption, err, errors_to_exit_codes, out, print_json, state
 from tieout.config import TieoutConfig, load_config
+from tieout.observability.logging import configure_logging
 from tieout.store import RunRecord, Store
 from tieout.store.state import RUN_STATUSES, JobHealth
 
@@ -38,6 +39,7 @@ def _stamp(value: datetime | None) -> str:
 
 def _open_store() -> Store:
     config = load_config(state.config_path)
+    configure_logging(config, interactive=True)
     return Store.open(config.store_url)
 
 
@@ -181,6 +183,7 @@ def status(as_json: JsonOption = False) -> None:
     """Per stream and job: last run, last success, lag, failures in a row; open exceptions; API budget."""
     with errors_to_exit_codes():
         config = load_config(state.config_path)
+        configure_logging(config, interactive=True)
         store = Store.open(config.store_url)
         try:
             with store.transaction() as tx:

@@ -166,8 +166,14 @@ def configure_logging(
     *,
     secrets: Iterable[str] = (),
     stream: IO[str] | None = None,
+    interactive: bool = False,
 ) -> logging.Handler:
-    """Install tieout's handler on the root logger (replacing one installed before) and return it."""
+    """Install tieout's handler on the root logger (replacing one installed before) and return it.
+
+    `interactive` is for commands an operator watches (sync, reconcile, status...): they print
+    their own tables and progress, so their logs stay at WARNING unless the config sets a level.
+    Services (scheduler, workers, web, webhooks) log at the configured level, INFO by default.
+    """
     settings = config.logging if isinstance(config, TieoutConfig) else config
     known = (*(config.secret_values if isinstance(config, TieoutConfig) else ()), *secrets)
     handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
@@ -182,7 +188,10 @@ def configure_logging(
         root.removeHandler(existing)
         existing.close()
     root.addHandler(handler)
-    root.setLevel(settings.level)
+    level = settings.level
+    if interactive and "level" not in settings.model_fields_set:
+        level = "WARNING"
+    root.setLevel(level)
     library_level = logging.DEBUG if settings.level == "DEBUG" else logging.WARNING
     for library in _CHATTY_LIBRARIES:
         logging.getLogger(library).setLevel(library_level)
