@@ -6,8 +6,8 @@ fields, NUL bytes and lone surrogates, SQL in ids, a 3 MB record) among good one
 record must be stored as pulled and filed as a `SYNC_MAPPING_FAILED` exception whose reason
 names what is wrong, on SQLite and PostgreSQL; the good ones map; nothing is dropped; the run
 succeeds. A page the API cannot even encode (invalid UTF-8) fails the run cleanly instead, with
-nothing of that page stored. The real connectors do the same with corrupt records the Stripe and
-Salesforce emulators serve.
+nothing of that page stored. The real connectors do the same with corrupt records the Stripe,
+Salesforce and Metronome emulators serve.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def test_a_page_that_is_not_utf8_fails_the_run_cleanly_and_stores_nothing_of_it(
 
 
 def test_corrupt_records_in_the_real_connectors_are_filed_one_by_one(store_url: str, tmp_path: Path) -> None:
-    """Stripe and Salesforce emulators serving records whose fields have the wrong type or value."""
+    """Stripe, Salesforce and Metronome emulators serving records whose fields have the wrong type or value."""
     with running_company(Company(customers=3, new_accounts=0), tmp_path, store_url) as (sandbox, config_path):
         invoices = list(sandbox.stripe.tables["invoice"].records.values())
         invoices[0]["total"] = "not-a-number"
@@ -224,10 +224,15 @@ def test_corrupt_records_in_the_real_connectors_are_filed_one_by_one(store_url: 
         charges[1]["created"] = "yesterday"
         accounts = list(sandbox.salesforce.tables["Account"].values())
         accounts[0]["CurrencyIsoCode"] = "QQQ"
+        # The Metronome SDK refuses the whole listing over one such record; the connector passes
+        # the records on and the mapping files just that one.
+        customers = list(sandbox.metronome.customers.values())
+        customers[0]["name"] = {"first": "not", "last": "text"}
         corrupt = {
             ("stripe", "invoices"): {invoices[0]["id"], invoices[1]["id"]},
             ("stripe", "charges"): {charges[0]["id"], charges[1]["id"]},
             ("salesforce", "accounts"): {accounts[0]["Id"]},
+            ("metronome", "customers"): {customers[0]["id"]},
         }
         config = load_config(config_path)
         store = Store.open(config.store_url)

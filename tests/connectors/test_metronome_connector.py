@@ -22,12 +22,14 @@ from tieout.errors import (
     BudgetExhausted,
     ConflictError,
     MalformedResponse,
+    MappingError,
     PermissionDenied,
     PushRejected,
     ServerError,
 )
 from tieout.mappings.context import MappingContext
 from tieout.mappings.metronome import contract_payload, customer_payload, usage_events
+from tieout.mappings.metronome.customers import map_customer
 from tieout.model import Contract, ContractLine, ContractStatus, Customer, PricingModel, UsageSummary
 from tieout.money import Money
 from tieout.sandbox.clock import SandboxClock
@@ -352,14 +354,42 @@ def test_usage_push_batch_shares_ingest_calls_and_reports_per_item(world: World)
     assert isinstance(results[3], PushRejected)
 
 
-def test_strict_response_validation_rejects_shapes_the_sdk_does_not_know() -> None:
+def test_a_listing_the_sdk_rejects_goes_on_record_by_record_when_its_envelope_is_sound() -> None:
+    good = {
+        "id": "c-good",
+        "name": "Good Customer",
+        "external_id": "ext-1",
+        "ingest_aliases": [],
+        "custom_fields": {},
+        "created_at": "2026-01-05T00:00:00Z",
+        "updated_at": "2026-01-05T00:00:00Z",
+    }
+    odd = {"id": "c-odd", "name": "No timestamps"}
+    bodies = {
+        "sound": {"data": [good, odd], "next_page": None},
+        "broken": {"data": {"id": "c-1"}, "next_page": None},
+    }
+    answer = {"body": bodies["sound"]}
+
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"data": [{"id": "c-1", "name": "No timestamps"}], "next_page": None})
+        return httpx.Response(200, json=answer["body"])
 
     connector = _mocked(handler)
     assert connector.api.sdk._strict_response_validation is True
-    with pytest.raises(MalformedResponse):
-        list(connector.pull("customers"))
+    listing = connector.api.sdk.v1.customers.with_raw_response.list
+    body = connector.api.call("GET /v1/customers", listing)
+    assert [item["id"] for item in body["data"]] == ["c-good", "c-odd"]
+
+    # Each record is then judged by tieout's mapping: the odd one is that record's problem.
+    context = MappingContext(system="metronome", stream="customers")
+    assert map_customer(good, context).native_id == "c-good"
+    with pytest.raises(MappingError) as caught:
+        map_customer(odd, context)
+    assert "created_at" in str(caught.value) or "updated_at" in str(caught.value)
+
+    answer["body"] = bodies["broken"]
+    with pytest.raises(MalformedResponse, match="GET /v1/customers"):
+        connector.api.call("GET /v1/customers", listing)
 
 
 def test_forbidden_is_permission_denied_and_errors_carry_no_token() -> None:

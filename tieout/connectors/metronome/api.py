@@ -4,8 +4,9 @@ The SDK client is built with `max_retries=0` and strict response validation, so 
 retries (tenacity, jittered exponential backoff, a server's Retry-After always wins, idempotent
 requests only) and every attempt is one `CallBudget.spend()`. Requests go through the SDK's
 `with_raw_response` methods: the answer is validated against the SDK's models (a shape the SDK
-rejects is `MalformedResponse`) and then read from the wire as JSON with Decimal numbers, so no
-amount passes through a float. SDK exceptions become `tieout.errors` here and nowhere else:
+rejects is `MalformedResponse`, except a listing whose envelope is sound: its records go on to
+tieout's mappings, which file any record they cannot read on its own) and then read from the
+wire as JSON with Decimal numbers, so no amount passes through a float. SDK exceptions become `tieout.errors` here and nowhere else:
 401 AuthenticationError, 403 PermissionDenied, 404 NotFoundError, 409 ConflictError, 429
 RateLimited (with Retry-After), 5xx ServerError, timeouts and connection failures
 TransportError, invalid bodies MalformedResponse; other 4xx are ConnectorError with the status.
@@ -46,6 +47,21 @@ def _message(body: object) -> str | None:
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return str(body["message"])
     return None
+
+
+def _sound_listing(content: bytes) -> dict[str, Any] | None:
+    """A list answer whose envelope holds: a JSON object whose `data` is a list of objects."""
+    try:
+        body = jsonutil.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    data = body.get("data")
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        return None
+    next_page = body.get("next_page")
+    return body if next_page is None or isinstance(next_page, str) else None
 
 
 class MetronomeApi:
@@ -104,6 +120,12 @@ class MetronomeApi:
             detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
             raise TransportError(redact(f"{what} failed: {detail}", self.secrets), system=SYSTEM) from None
         except metronome.APIResponseValidationError as exc:
+            listed = _sound_listing(exc.response.content)
+            if listed is not None:
+                # The SDK judges a listing as a whole; one odd record must not hide the rest.
+                # The envelope is sound, so the records go on and tieout's mappings judge each
+                # one, filing those they cannot read as that record's problem.
+                return listed
             raise MalformedResponse(
                 redact(f"{what} answered in a shape the Metronome SDK rejects: {exc}", self.secrets),
                 system=SYSTEM,
