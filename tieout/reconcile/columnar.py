@@ -35,7 +35,6 @@ SYSTEMS = ("salesforce", "metronome", "stripe", "netsuite")
 HUB = {"invoice": "metronome", "payment": "stripe", "refund": "stripe", "payout": "stripe"}
 """The system whose copy names a group; Salesforce for every other kind."""
 CHUNK = 100_000
-MEMORY_LIMIT = "1GB"
 LAYOUT = 2
 """The projection's table layout; a cache of another layout is rebuilt."""
 POSTGRES_LOOKBACK = 10_000
@@ -133,10 +132,6 @@ class Facts:
         """Twin groups the last catch-up touched: those of changed records, before and after, and merged ones."""
         self.db = duckdb.connect(str(path) if path is not None else ":memory:")
         self.db.execute("SET preserve_insertion_order = false")
-        if path is not None:
-            # Within reconcile's memory budget (1.5 GB for a million invoices), with room for the
-            # records decoded in Python; past it DuckDB spills to a directory beside its file.
-            self.db.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT)")
         if self._meta("layout") not in (None, LAYOUT):
             # Projected by another tieout: start again rather than read columns that moved.
