@@ -58,9 +58,17 @@ class Flow:
     plan: Callable[[Snapshot, ValueMaps], FlowPlan]
 
 
-def _intent(
-    flow: str, target: str, stream: str, record: CanonicalRecord, payload: dict[str, object]
+def plan_intent(
+    flow: str,
+    target: str,
+    stream: str,
+    record: CanonicalRecord,
+    payload: Mapping[str, Any],
+    *,
+    current: dict[str, Any] | None = None,
+    fixed_key: str | None = None,
 ) -> PushIntent:
+    """A push of `record` to `target`: a create, or an update of the target's `current` values."""
     return PushIntent(
         flow=flow,
         target_system=target,
@@ -69,12 +77,15 @@ def _intent(
         source_system=record.system,
         source_native_id=record.native_id,
         source_record_id=record.record_id,
-        operation="create",
+        operation="create" if current is None else "update",
         payload=dict(payload),
+        current=current,
+        fixed_key=fixed_key,
     )
 
 
-def _map(value_maps: ValueMaps, name: str, key: str, what: str) -> str:
+def map_value(value_maps: ValueMaps, name: str, key: str, what: str) -> str:
+    """The value map's entry for `key`; a MappingError naming the map when it has none."""
     value = value_maps.get(name, {}).get(key)
     if value is None:
         raise MappingError(f"the value map {name!r} has no entry for this {what}", field_path=name, value=key)
@@ -146,13 +157,13 @@ def _deals_to_metronome(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
             payload = metronome_builders.contract_payload(
                 deal,
                 customer_id=customer.native_id,
-                rate_card_id=_map(value_maps, "metronome_rate_card", deal.currency, "currency"),
+                rate_card_id=map_value(value_maps, "metronome_rate_card", deal.currency, "currency"),
                 product_ids_by_sku=value_maps.get("metronome_product", {}),
             )
         except MappingError as exc:
             plan.skipped.append((deal.record_id, str(exc)))
             continue
-        plan.intents.append(_intent("deals_to_metronome", "metronome", "contracts", deal, payload))
+        plan.intents.append(plan_intent("deals_to_metronome", "metronome", "contracts", deal, payload))
     return plan
 
 
@@ -174,14 +185,14 @@ def _invoices_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan
             payload = netsuite_builders.invoice_payload(
                 booked,
                 customer_id=customer.native_id,
-                currency_id=_map(value_maps, "netsuite_currency", invoice.currency, "currency"),
+                currency_id=map_value(value_maps, "netsuite_currency", invoice.currency, "currency"),
                 item_ids=value_maps.get("netsuite_item", {}),
                 subsidiary_id=customer.subsidiary_id,
             )
         except MappingError as exc:
             plan.skipped.append((invoice.record_id, str(exc)))
             continue
-        plan.intents.append(_intent("invoices_to_netsuite", "netsuite", "invoices", invoice, payload))
+        plan.intents.append(plan_intent("invoices_to_netsuite", "netsuite", "invoices", invoice, payload))
     _plan_voids(snapshot, plan, "invoices_to_netsuite", "netsuite", _netsuite_void)
     return plan
 
@@ -205,13 +216,13 @@ def _payments_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan
             payload = netsuite_builders.payment_payload(
                 charge,
                 customer_id=customer.native_id,
-                currency_id=_map(value_maps, "netsuite_currency", charge.currency, "currency"),
+                currency_id=map_value(value_maps, "netsuite_currency", charge.currency, "currency"),
                 invoice_ids=invoice_ids,
             )
         except MappingError as exc:
             plan.skipped.append((charge.record_id, str(exc)))
             continue
-        plan.intents.append(_intent("payments_to_netsuite", "netsuite", "payments", charge, payload))
+        plan.intents.append(plan_intent("payments_to_netsuite", "netsuite", "payments", charge, payload))
     return plan
 
 
@@ -234,7 +245,7 @@ def _invoices_to_stripe(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
         except MappingError as exc:
             plan.skipped.append((invoice.record_id, str(exc)))
             continue
-        plan.intents.append(_intent("invoices_to_stripe", "stripe", "invoices", invoice, payload))
+        plan.intents.append(plan_intent("invoices_to_stripe", "stripe", "invoices", invoice, payload))
     _plan_voids(snapshot, plan, "invoices_to_stripe", "stripe", _stripe_void)
     return plan
 
@@ -274,13 +285,15 @@ def _credit_notes_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> Flow
             payload = netsuite_builders.credit_memo_payload(
                 note,
                 customer_id=customer.native_id,
-                currency_id=_map(value_maps, "netsuite_currency", note.currency, "currency"),
-                item_id=_map(value_maps, "netsuite_item", sku, "product"),
+                currency_id=map_value(value_maps, "netsuite_currency", note.currency, "currency"),
+                item_id=map_value(value_maps, "netsuite_item", sku, "product"),
             )
         except MappingError as exc:
             plan.skipped.append((note.record_id, str(exc)))
             continue
-        plan.intents.append(_intent("credit_notes_to_netsuite", "netsuite", "credit_memos", note, payload))
+        plan.intents.append(
+            plan_intent("credit_notes_to_netsuite", "netsuite", "credit_memos", note, payload)
+        )
     return plan
 
 
@@ -300,8 +313,8 @@ def _refunds_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
             payload = netsuite_builders.refund_payload(
                 refund,
                 customer_id=customer.native_id,
-                currency_id=_map(value_maps, "netsuite_currency", refund.currency, "currency"),
-                account_id=_map(
+                currency_id=map_value(value_maps, "netsuite_currency", refund.currency, "currency"),
+                account_id=map_value(
                     value_maps, "netsuite_refund_account", customer.subsidiary_id or "", "subsidiary"
                 ),
                 applies=[(memo.native_id, refund.amount)],
@@ -309,7 +322,7 @@ def _refunds_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
         except MappingError as exc:
             plan.skipped.append((refund.record_id, str(exc)))
             continue
-        plan.intents.append(_intent("refunds_to_netsuite", "netsuite", "refunds", refund, payload))
+        plan.intents.append(plan_intent("refunds_to_netsuite", "netsuite", "refunds", refund, payload))
     return plan
 
 

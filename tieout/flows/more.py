@@ -35,49 +35,16 @@ from typing import Any
 
 from tieout import jsonutil
 from tieout.errors import MappingError
-from tieout.flows.definitions import Flow, FlowPlan, ValueMaps
+from tieout.flows.definitions import Flow, FlowPlan, ValueMaps, map_value, plan_intent
 from tieout.flows.pusher import PushIntent, idempotency_key
 from tieout.mappings.metronome import builders as metronome_builders
 from tieout.mappings.netsuite import builders as netsuite_builders
 from tieout.mappings.salesforce import builders as salesforce_builders
 from tieout.mappings.salesforce.accounts import LINK_FIELDS
 from tieout.mappings.stripe import builders as stripe_builders
-from tieout.model import CanonicalRecord, Customer, Invoice, InvoiceStatus, LedgerBalance, Payment, Payout
+from tieout.model import Customer, Invoice, InvoiceStatus, LedgerBalance, Payment, Payout
 from tieout.money import Money, sum_money
 from tieout.reconcile.snapshot import Snapshot
-
-
-def _intent(
-    flow: str,
-    target: str,
-    stream: str,
-    record: CanonicalRecord,
-    payload: dict[str, Any],
-    *,
-    current: dict[str, Any] | None = None,
-    fixed_key: str | None = None,
-) -> PushIntent:
-    return PushIntent(
-        flow=flow,
-        target_system=target,
-        target_stream=stream,
-        kind=record.kind,
-        source_system=record.system,
-        source_native_id=record.native_id,
-        source_record_id=record.record_id,
-        operation="create" if current is None else "update",
-        payload=payload,
-        current=current,
-        fixed_key=fixed_key,
-    )
-
-
-def _mapped(value_maps: ValueMaps, name: str, key: str, what: str) -> str:
-    value = value_maps.get(name, {}).get(key)
-    if value is None:
-        raise MappingError(f"the value map {name!r} has no entry for this {what}", field_path=name, value=key)
-    return value
-
 
 # ---- payouts -> deposits ------------------------------------------------------------------------
 
@@ -108,9 +75,9 @@ def _deposit(snapshot: Snapshot, payout: Payout, value_maps: ValueMaps) -> dict[
     try:
         return netsuite_builders.deposit_payload(
             payout,
-            account_id=_mapped(value_maps, "netsuite_bank_account", subsidiary_id, "subsidiary"),
-            fee_account_id=_mapped(value_maps, "netsuite_fees_account", subsidiary_id, "subsidiary"),
-            currency_id=_mapped(value_maps, "netsuite_currency", payout.currency, "currency"),
+            account_id=map_value(value_maps, "netsuite_bank_account", subsidiary_id, "subsidiary"),
+            fee_account_id=map_value(value_maps, "netsuite_fees_account", subsidiary_id, "subsidiary"),
+            currency_id=map_value(value_maps, "netsuite_currency", payout.currency, "currency"),
             payment_ids=payment_ids,
         )
     except MappingError as exc:
@@ -126,7 +93,7 @@ def _payouts_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
         if isinstance(body, str):
             plan.skipped.append((payout.record_id, body))
             continue
-        plan.intents.append(_intent("payouts_to_netsuite", "netsuite", "deposits", payout, body))
+        plan.intents.append(plan_intent("payouts_to_netsuite", "netsuite", "deposits", payout, body))
     return plan
 
 
@@ -163,7 +130,7 @@ def _update(
     so a name changed back and forth is pushed each time, never mistaken for the earlier push."""
     version = "|".join((jsonutil.content_hash(payload), jsonutil.content_hash(current), str(twin.updated_at)))
     key = idempotency_key(flow, target, account.record_id, version=version)
-    return _intent(flow, target, "customers", account, payload, current=current, fixed_key=key)
+    return plan_intent(flow, target, "customers", account, payload, current=current, fixed_key=key)
 
 
 def _transacting_customers(snapshot: Snapshot) -> set[str]:
@@ -190,7 +157,7 @@ def _netsuite_update(
         return None
 
     def body(values: Customer, code: str | None) -> dict[str, Any]:
-        currency_id = _mapped(value_maps, "netsuite_currency", code, "currency") if code else None
+        currency_id = map_value(value_maps, "netsuite_currency", code, "currency") if code else None
         return netsuite_builders.customer_payload(
             values, subsidiary_id=str(twin.subsidiary_id), currency_id=currency_id
         )
@@ -221,9 +188,9 @@ def _customers_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPla
         try:
             if account.subsidiary_id is None:
                 raise MappingError("the account names no subsidiary", field_path="Subsidiary__c", value=None)
-            subsidiary_id = _mapped(value_maps, "netsuite_subsidiary", account.subsidiary_id, "subsidiary")
+            subsidiary_id = map_value(value_maps, "netsuite_subsidiary", account.subsidiary_id, "subsidiary")
             currency_id = (
-                _mapped(value_maps, "netsuite_currency", account.currency, "currency")
+                map_value(value_maps, "netsuite_currency", account.currency, "currency")
                 if account.currency
                 else None
             )
@@ -233,7 +200,7 @@ def _customers_to_netsuite(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPla
         except MappingError as exc:
             plan.skipped.append((account.record_id, str(exc)))
             continue
-        plan.intents.append(_intent("customers_to_netsuite", "netsuite", "customers", account, payload))
+        plan.intents.append(plan_intent("customers_to_netsuite", "netsuite", "customers", account, payload))
     return plan
 
 
@@ -250,7 +217,7 @@ def _customers_to_stripe(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPlan:
                 plan.intents.append(_update("customers_to_stripe", "stripe", account, twin, wanted, shown))
             continue
         payload = stripe_builders.customer_payload(_with_twins(snapshot, account))
-        plan.intents.append(_intent("customers_to_stripe", "stripe", "customers", account, payload))
+        plan.intents.append(plan_intent("customers_to_stripe", "stripe", "customers", account, payload))
     return plan
 
 
@@ -273,7 +240,7 @@ def _customers_to_metronome(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPl
             continue
         plan.intents.append(
             # Metronome takes the push key as the customer's first ingest alias: the Account Id.
-            _intent(
+            plan_intent(
                 "customers_to_metronome",
                 "metronome",
                 "customers",
@@ -342,7 +309,9 @@ def _accounts_to_salesforce(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPl
             payload = salesforce_builders.account_ids_payload(account.native_id, missing)
             current = {name: None for name in payload} | {"Id": payload["Id"]}
             plan.intents.append(
-                _intent("accounts_to_salesforce", "salesforce", "accounts", account, payload, current=current)
+                plan_intent(
+                    "accounts_to_salesforce", "salesforce", "accounts", account, payload, current=current
+                )
             )
         customer = snapshot.typed_twin(account, Customer, "netsuite")
         if customer is None:
@@ -357,7 +326,9 @@ def _accounts_to_salesforce(snapshot: Snapshot, value_maps: ValueMaps) -> FlowPl
             continue
         if payload != current:
             plan.intents.append(
-                _intent("accounts_to_salesforce", "salesforce", "accounts", account, payload, current=current)
+                plan_intent(
+                    "accounts_to_salesforce", "salesforce", "accounts", account, payload, current=current
+                )
             )
     return plan
 
