@@ -16,9 +16,8 @@ from tieout.store import StoreTransaction
 DEAD_RUN_REASON = "the process running it stopped before finishing"
 
 
-def process_alive_here(host: str | None, pid: int | None) -> bool:
-    if host != socket.gethostname() or pid is None:
-        return True  # another host's run: only its own lock can say it is dead
+def pid_exists(pid: int) -> bool:
+    """Whether a process with this id exists on this host (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -28,8 +27,16 @@ def process_alive_here(host: str | None, pid: int | None) -> bool:
     return True
 
 
-def fail_dead_runs(tx: StoreTransaction, job: str, *, at: datetime) -> None:
-    """Fail the job's `running` records whose process on this host is gone."""
-    stale = tx.list_runs(job=job, status="running", limit=100)
-    dead = [run.run_id for run in stale if not process_alive_here(run.host, run.pid)]
+def process_gone_here(host: str | None, pid: int | None) -> bool:
+    """True only for a process on this host that no longer exists; another host's cannot be checked."""
+    if host != socket.gethostname() or pid is None or pid == os.getpid():
+        return False
+    return not pid_exists(pid)
+
+
+def fail_dead_runs(tx: StoreTransaction, job: str | None, *, at: datetime, limit: int = 100) -> list[str]:
+    """Fail the `running` records (of `job`, or of every job) whose process on this host is gone."""
+    stale = tx.list_runs(job=job, status="running", limit=limit)
+    dead = [run.run_id for run in stale if process_gone_here(run.host, run.pid)]
     tx.fail_runs(dead, at=at, reason=DEAD_RUN_REASON)
+    return dead

@@ -23,6 +23,7 @@ import typer
 
 from tieout.sandbox.config_writer import write_sandbox_config
 from tieout.sandbox.faults import FaultProfile, profile_named
+from tieout.stale_runs import pid_exists
 
 if TYPE_CHECKING:
     from tieout.sandbox.runtime import Sandbox
@@ -139,7 +140,7 @@ def _up_in_background(argv: list[str], workdir: Path, as_json: bool) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     ready = workdir / READY_FILE
     pid_file = workdir / PID_FILE
-    if pid_file.exists() and _alive(int(pid_file.read_text())):
+    if pid_file.exists() and pid_exists(int(pid_file.read_text())):
         typer.echo(
             f"a sandbox is already running (pid {pid_file.read_text().strip()}); `tieout sandbox down` first",
             err=True,
@@ -168,16 +169,6 @@ def _up_in_background(argv: list[str], workdir: Path, as_json: bool) -> None:
             raise typer.Exit(1)
         time.sleep(0.1)
     _emit(json.loads(ready.read_text()), as_json)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @sandbox_app.command("verify")
@@ -242,12 +233,12 @@ def down(workdir: WorkdirOption = Path(".sandbox")) -> None:
         typer.echo("no background sandbox is running here", err=True)
         raise typer.Exit(1)
     pid = int(pid_file.read_text())
-    if _alive(pid):
+    if pid_exists(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_exists(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid):
+        if pid_exists(pid):
             os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
     typer.echo(f"sandbox stopped (pid {pid})")

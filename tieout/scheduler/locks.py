@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from tieout.errors import JobLocked, StoreError
+from tieout.stale_runs import process_gone_here
 from tieout.store import Store
 from tieout.store.locks import AdvisoryLock, Lease
 
@@ -41,19 +42,6 @@ def utc_now() -> datetime:
 def default_holder() -> str:
     """host:pid:token - the token tells apart two holders in one process (and a reused pid)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def process_gone_here(host: str | None, pid: int | None) -> bool:
-    """True only for a process on this host that no longer exists; another host's cannot be checked."""
-    if host != socket.gethostname() or pid is None or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def holder_died_here(holder: str) -> bool:

@@ -35,7 +35,8 @@ from tieout.config_sections import JobConfig
 from tieout.errors import StoreError
 from tieout.scheduler.executor import Executor, executor_for
 from tieout.scheduler.jobs import JobOutcome
-from tieout.scheduler.locks import LeaderLease, process_gone_here
+from tieout.scheduler.locks import LeaderLease
+from tieout.stale_runs import fail_dead_runs
 from tieout.store import Store
 
 log = logging.getLogger(__name__)
@@ -216,9 +217,7 @@ class SchedulerService:
     def fail_dead_runs(self) -> int:
         """Fail every run left `running` by a process on this host that is gone (killed outright)."""
         with self.store.transaction() as tx:
-            running = tx.list_runs(status="running", limit=10_000)
-            dead = [run.run_id for run in running if process_gone_here(run.host, run.pid)]
-            tx.fail_runs(dead, at=datetime.now(UTC), reason="the process running it stopped before finishing")
+            dead = fail_dead_runs(tx, None, at=datetime.now(UTC), limit=10_000)
         if dead:
             log.warning("marked %d runs of dead processes as failed", len(dead))
         return len(dead)
