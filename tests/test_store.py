@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from tieout.errors import SchemaOutOfDate, StoreError
@@ -17,9 +17,11 @@ from tieout.model import Customer, Invoice, InvoiceStatus
 from tieout.money import Money
 from tieout.store import Store
 from tieout.store.database import make_engine
-from tieout.store.schema import metadata
+from tieout.store.records import canonical_row
+from tieout.store.schema import canonical_records, metadata, raw_records
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+BERLIN = timezone(timedelta(hours=2))
 
 
 def raw_row(source_id: str, payload: dict[str, object], updated_at: datetime = T0) -> dict[str, object]:
@@ -247,3 +249,79 @@ def test_sqlite_runs_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-d
     engine = make_engine(f"sqlite:///{tmp_path}/t.db")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+
+
+def logged_changes(store: Store) -> list[str]:
+    with store.transaction() as tx:
+        return list(
+            tx.connection.execute(text("SELECT record_id FROM record_changes ORDER BY seq")).scalars()
+        )
+
+
+def deleted_invoice(native_id: str, total: str) -> Invoice:
+    return invoice(native_id, total).model_copy(update={"deleted": True})
+
+
+def test_raw_rows_read_back_as_written(store: Store) -> None:
+    at_berlin = datetime(2026, 3, 1, 14, 0, 0, 5, tzinfo=BERLIN)
+    first_row = {**raw_row("in_1", {"id": "in_1", "total": Decimal("1.50")}, at_berlin), "run_id": "run-1"}
+    second_row = {**raw_row("in_2", {}), "updated_at": None, "deleted": True, "mapping_error": "total: bad"}
+    second_row["run_id"] = "run-1"
+    with store.transaction() as tx:
+        tx.upsert_raw([first_row, second_row])
+    with store.transaction() as tx:
+        first = tx.get_raw("stripe", "invoices", "in_1")
+        second = tx.get_raw("stripe", "invoices", "in_2")
+        pulled = tx.connection.execute(select(raw_records.c.pulled_at, raw_records.c.run_id)).all()
+    assert first is not None and second is not None
+    assert first.updated_at == datetime(2026, 3, 1, 12, 0, 0, 5, tzinfo=UTC)
+    assert first.updated_at.tzinfo is UTC
+    assert first.payload == {"id": "in_1", "total": "1.50"}  # Decimals are stored as their text
+    assert (first.deleted, first.mapping_error) == (False, None)
+    assert (second.updated_at, second.deleted, second.mapping_error) == (None, True, "total: bad")
+    assert set(pulled) == {(T0, "run-1")}
+
+
+def test_a_naive_datetime_is_refused(store: Store) -> None:
+    with pytest.raises(Exception, match="naive datetime"), store.transaction() as tx:
+        tx.upsert_raw([raw_row("in_1", {}, datetime(2026, 3, 1, 12, 0))])
+
+
+def test_canonical_rows_log_each_change_once_and_leave_unchanged_rows_alone(store: Store) -> None:
+    later = T0 + timedelta(hours=1)
+    with store.transaction() as tx:
+        tx.upsert_canonical_rows(
+            [
+                canonical_row(invoice("in_1"), stream="invoices"),
+                canonical_row(invoice("in_2"), stream="invoices"),
+            ],
+            stored_at=T0,
+        )
+    with store.transaction() as tx:
+        tx.upsert_canonical_rows(
+            [
+                canonical_row(invoice("in_1"), stream="invoices"),
+                canonical_row(deleted_invoice("in_2", "120.00"), stream="invoices"),
+            ],
+            stored_at=later,
+        )
+    with store.transaction() as tx:
+        rows = {
+            row.record_id: row
+            for row in tx.connection.execute(
+                select(
+                    canonical_records.c.record_id,
+                    canonical_records.c.stored_at,
+                    canonical_records.c.updated_at,
+                    canonical_records.c.total_minor,
+                    canonical_records.c.deleted,
+                )
+            )
+        }
+        second = tx.get_canonical("stripe:invoice:in_2")
+    assert rows["stripe:invoice:in_1"].stored_at == T0
+    assert rows["stripe:invoice:in_1"].updated_at == T0
+    assert (rows["stripe:invoice:in_2"].stored_at, rows["stripe:invoice:in_2"].total_minor) == (later, 12000)
+    assert rows["stripe:invoice:in_2"].deleted is True
+    assert second == deleted_invoice("in_2", "120.00")
+    assert logged_changes(store) == ["stripe:invoice:in_1", "stripe:invoice:in_2", "stripe:invoice:in_2"]

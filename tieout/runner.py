@@ -41,11 +41,12 @@ from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity, fingerprint_
 from tieout.flows.definitions import FLOWS
 from tieout.flows.runner import FlowResult, FlowRunner
 from tieout.mappings.context import MappingContext
-from tieout.mappings.storable import check_storable
+from tieout.mappings.storable import check_storable, may_hold_unstorable_text
 from tieout.model import CanonicalRecord
 from tieout.observability import metrics, runs
 from tieout.stale_runs import fail_dead_runs
 from tieout.store import Store
+from tieout.store.records import canonical_row
 from tieout.testing import killpoints
 
 Clock = Callable[[], datetime]
@@ -104,7 +105,8 @@ class PageProgress:
 @dataclass
 class _MappedPage:
     raw_rows: list[dict[str, object]] = field(default_factory=list)
-    canonical: list[tuple[CanonicalRecord, str]] = field(default_factory=list)
+    canonical: list[dict[str, object]] = field(default_factory=list)
+    """Rows made by `canonical_row`, encoded while mapping so unstorable text fails its own record."""
     findings: list[Finding] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
     newest: datetime | None = None
@@ -134,6 +136,18 @@ def _describe_mapping_error(error: Exception) -> str:
             parts.append(f"{location}: {item['msg']}")
         return "; ".join(parts)
     return f"{error}" if isinstance(error, MappingError) else f"{type(error).__name__}: {error}"
+
+
+def _storable_row(record: CanonicalRecord, stream: str) -> dict[str, object]:
+    """The record's row, or the `MappingError` naming a field whose text the store cannot hold."""
+    try:
+        row = canonical_row(record, stream=stream)
+    except Exception:
+        check_storable(record)  # names the field when the encoder refused unstorable text
+        raise
+    if may_hold_unstorable_text(str(row["payload"])):
+        check_storable(record)
+    return row
 
 
 class SyncService:
@@ -246,7 +260,7 @@ class SyncService:
                     newest if spec.ordered and scope is None else None,
                 )
                 if scope is not None:
-                    result.record_ids += [record.record_id for record, _ in mapped.canonical]
+                    result.record_ids += [str(row["record_id"]) for row in mapped.canonical]
                     result.source_ids += [record.source_id for record in page.records]
                 if self.stop_event.is_set():
                     raise RunInterrupted(f"stopped after page {result.pages} on request")
@@ -303,10 +317,9 @@ class SyncService:
                         f"(systems.{system}.max_record_bytes); it is kept as pulled and not mapped"
                     )
                 canonical = spec.mapper(record.payload, context)
-                check_storable(canonical)
                 if record.deleted and not canonical.deleted:
                     canonical = canonical.model_copy(update={"deleted": True})
-                out.canonical.append((canonical, spec.name))
+                out.canonical.append(_storable_row(canonical, spec.name))
                 out.cleared.append(
                     fingerprint_for(SYNC_MAPPING_FAILED, f"{system}:{spec.name}:{record.source_id}")
                 )
@@ -344,7 +357,7 @@ class SyncService:
         now = self.clock()
         with self.store.transaction() as tx:
             tx.upsert_raw(mapped.raw_rows)
-            tx.upsert_canonical(mapped.canonical, stored_at=now)
+            tx.upsert_canonical_rows(mapped.canonical, stored_at=now)
             if mapped.findings:
                 tx.file_findings(mapped.findings, at=now, run_id=result.run_id)
             if mapped.cleared:

@@ -49,3 +49,13 @@ def _walk(value: Any, path: str) -> None:
 def check_storable(record: BaseModel) -> None:
     """Raise `MappingError` when any text in the record cannot be stored."""
     _walk(record, "")
+
+
+def may_hold_unstorable_text(encoded: str) -> bool:
+    """Whether a record pydantic encoded as this JSON may hold unstorable text (then `check_storable` it).
+
+    pydantic's encoder writes NUL as the escape `\\u0000`, refuses a lone surrogate in a value
+    and writes one in a dict key as U+FFFD; a record whose JSON shows neither holds no
+    unstorable text, which spares walking every field of every record mapped.
+    """
+    return "\\u0000" in encoded or (not encoded.isascii() and "\ufffd" in encoded)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, Table, and_, func, or_, select, update
 
 from tieout import jsonutil
 from tieout.model import RECORD_TYPES, CanonicalRecord
 from tieout.money import Money
-from tieout.store.schema import canonical_records, crosswalk, raw_records
+from tieout.store.schema import UtcDateTime, canonical_records, crosswalk, raw_records
 from tieout.store.upsert import upsert_rows
 
 
@@ -51,6 +52,11 @@ def _total_minor(record: CanonicalRecord) -> int | None:
 
 
 def encode_canonical(record: CanonicalRecord, *, stream: str, stored_at: datetime) -> dict[str, Any]:
+    return {**canonical_row(record, stream=stream), "stored_at": stored_at}
+
+
+def canonical_row(record: CanonicalRecord, *, stream: str) -> dict[str, Any]:
+    """A canonical record as its row holds it, less `stored_at` (set when the row is written)."""
     # pydantic's own JSON encoder writes fields in the model's order; the one dict a record
     # holds (its links) is sorted first, so the same record always encodes, and hashes, the same.
     links = record.links
@@ -70,8 +76,60 @@ def encode_canonical(record: CanonicalRecord, *, stream: str, stored_at: datetim
         "content_hash": jsonutil.text_hash(text),
         "deleted": record.deleted,
         "updated_at": record.updated_at,
-        "stored_at": stored_at,
     }
+
+
+RAW_KEY = ("system", "stream", "source_id")
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """A datetime as `UtcDateTime` stores it on SQLite: naive UTC text, as SQLAlchemy writes it."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; use an aware UTC datetime")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _sqlite_upsert(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key_columns: Sequence[str],
+    changed_when: str | None = None,
+    constants: dict[str, Any] | None = None,
+) -> None:
+    """`upsert_rows` on SQLite, straight through the driver.
+
+    SQLAlchemy's per-row parameter processing cost the sync pipeline as much as SQLite's own
+    work; values go in as the columns store them (datetimes as `UtcDateTime` writes them).
+    `constants` are columns with one value for every row.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    fixed = {
+        name: _sqlite_datetime(value) if isinstance(value, datetime) else value
+        for name, value in (constants or {}).items()
+    }
+    times = [index for index, name in enumerate(columns) if isinstance(table.c[name].type, UtcDateTime)]
+    pick = itemgetter(*columns)
+    tail = tuple(fixed.values())
+    values = []
+    for row in rows:
+        value = list(pick(row))
+        for index in times:
+            if value[index] is not None:
+                value[index] = _sqlite_datetime(value[index])
+        values.append((*value, *tail))
+    names = [*columns, *fixed]
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names if name not in key_columns)
+    where = f" WHERE {table.name}.{changed_when} != excluded.{changed_when}" if changed_when else ""
+    connection.exec_driver_sql(
+        # Table and column names come from the schema, never from the data.
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "  # noqa: S608
+        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {updates}{where}",
+        values,
+    )
 
 
 def decode_canonical(kind: str, payload: str) -> CanonicalRecord:
@@ -91,20 +149,14 @@ class RecordOps:
         for row in rows:
             fields = dict(row)
             payload_text = fields.pop("payload_text", None) or jsonutil.dumps(row["payload"])
-            encoded.append(
-                {
-                    **fields,
-                    "payload": payload_text,
-                    "content_hash": jsonutil.text_hash(payload_text),
-                    "mapping_error": row.get("mapping_error"),
-                }
-            )
-        upsert_rows(
-            self.connection,
-            raw_records,
-            encoded,
-            key_columns=("system", "stream", "source_id"),
-        )
+            fields["payload"] = payload_text
+            fields["content_hash"] = jsonutil.text_hash(payload_text)
+            fields["mapping_error"] = row.get("mapping_error")
+            encoded.append(fields)
+        if self.connection.dialect.name == "sqlite":
+            _sqlite_upsert(self.connection, raw_records, encoded, key_columns=RAW_KEY)
+        else:
+            upsert_rows(self.connection, raw_records, encoded, key_columns=RAW_KEY)
 
     def get_raw(self, system: str, stream: str, source_id: str) -> StoredRaw | None:
         row = self.connection.execute(
@@ -147,11 +199,28 @@ class RecordOps:
 
     def upsert_canonical(self, records: Iterable[tuple[CanonicalRecord, str]], stored_at: datetime) -> None:
         """Store (record, source stream) pairs; unchanged records are left untouched."""
-        rows = [encode_canonical(record, stream=stream, stored_at=stored_at) for record, stream in records]
+        self.upsert_canonical_rows(
+            [canonical_row(record, stream=stream) for record, stream in records], stored_at=stored_at
+        )
+
+    def upsert_canonical_rows(self, rows: Sequence[dict[str, Any]], *, stored_at: datetime) -> None:
+        """Store rows made by `canonical_row`; a row whose content hash is unchanged is left untouched."""
+        if not rows:
+            return
+        if self.connection.dialect.name == "sqlite":
+            _sqlite_upsert(
+                self.connection,
+                canonical_records,
+                rows,
+                key_columns=("record_id",),
+                changed_when="content_hash",
+                constants={"stored_at": stored_at},
+            )
+            return
         upsert_rows(
             self.connection,
             canonical_records,
-            rows,
+            [{**row, "stored_at": stored_at} for row in rows],
             key_columns=("record_id",),
             changed_when="content_hash",
         )
