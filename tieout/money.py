@@ -42,6 +42,8 @@ class CurrencyMismatch(ValueError):
 
 def normalize_currency(code: object) -> str:
     """Upper-case a currency code and check it is an active ISO 4217 code."""
+    if type(code) is str and code in CURRENCY_EXPONENTS:
+        return code  # already a code as the table holds it: the common case, checked first
     if not isinstance(code, str):
         raise ValueError(f"currency must be a string ISO 4217 code, got {type(code).__name__}")
     normalized = code.strip().upper()
@@ -65,9 +67,13 @@ def to_decimal(value: object) -> Decimal:
     JSON numbers decoded as floats by a vendor SDK (Metronome's totals, for one) come through
     `repr`, which gives back the digits the vendor sent, never the binary approximation.
     """
-    if isinstance(value, bool):
+    if type(value) is int:
+        return Decimal(value)  # exact and finite: the common case of minor units, checked first
+    if type(value) is Decimal:
+        result = value
+    elif isinstance(value, bool):
         raise ValueError("amount must be a number, got a boolean")
-    if isinstance(value, Decimal):
+    elif isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
         result = Decimal(value)
@@ -139,9 +145,10 @@ class Money(BaseModel):
         cls, minor_units: int | str | Decimal, currency: str, *, exponent: int | None = None
     ) -> Money:
         """From integer minor units; `exponent` overrides ISO's where a vendor differs (Stripe's ISK)."""
-        places = currency_exponent(currency) if exponent is None else exponent
+        code = normalize_currency(currency)
+        places = CURRENCY_EXPONENTS[code] if exponent is None else exponent
         units = to_decimal(minor_units)
-        return cls._checked(_in_range(units.scaleb(-places), minor_units), normalize_currency(currency))
+        return cls._checked(_in_range(units.scaleb(-places), minor_units), code)
 
     @property
     def exponent(self) -> int:

@@ -308,7 +308,7 @@ class SyncService:
         limit = self.config.system(system).max_record_bytes
         for record in page.records:
             error_text = None
-            payload_text = jsonutil.dumps(record.payload)
+            payload_text = jsonutil.dumps_decoded(record.payload)
             try:
                 size = len(payload_text) if payload_text.isascii() else len(payload_text.encode())
                 if size > limit:

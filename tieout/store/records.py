@@ -115,11 +115,16 @@ def _sqlite_upsert(
     pick = itemgetter(*columns)
     tail = tuple(fixed.values())
     values = []
+    texts: dict[datetime, str] = {}  # a page's rows share their pulled_at, and often their updated_at
     for row in rows:
         value = list(pick(row))
         for index in times:
-            if value[index] is not None:
-                value[index] = _sqlite_datetime(value[index])
+            moment = value[index]
+            if moment is not None:
+                text = texts.get(moment)
+                if text is None:  # a naive moment never equals an aware one: it gets here, and is refused
+                    text = texts[moment] = _sqlite_datetime(moment)
+                value[index] = text
         values.append((*value, *tail))
     names = [*columns, *fixed]
     updates = ", ".join(f"{name} = excluded.{name}" for name in names if name not in key_columns)

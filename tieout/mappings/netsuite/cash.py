@@ -58,7 +58,7 @@ def map_payment(payload: Mapping[str, Any], context: MappingContext) -> Payment:
     )
     unused = values.optional_decimal(payload, "foreignpaymentamountunused")
     unapplied = (
-        Money(amount=unused, currency=code)
+        values.as_money(unused, code, path="foreignpaymentamountunused")
         if unused is not None
         else gross - sum_money([application.amount for application in applications], code)
     )

@@ -16,7 +16,6 @@ from tieout.errors import MappingError
 from tieout.mappings.context import MappingContext
 from tieout.mappings.netsuite import values
 from tieout.model import CreditNote, CreditNoteStatus, Invoice, InvoiceLine, InvoiceStatus
-from tieout.money import Money
 
 INVOICE_STATUS: Mapping[str, InvoiceStatus] = {
     "A": InvoiceStatus.OPEN,
@@ -53,8 +52,8 @@ def _lines(payload: Mapping[str, Any], code: str, sign: int) -> tuple[InvoiceLin
                 description=values.text(line, "memo", path=path) or sku or f"line {index + 1}",
                 product_id=sku,
                 quantity=values.optional_decimal(line, "quantity", path=path),
-                unit_price=None if rate is None else Money(amount=rate, currency=code),
-                amount=Money(amount=amount, currency=code),
+                unit_price=None if rate is None else values.as_money(rate, code, path=path + "rate"),
+                amount=values.as_money(amount, code, path=path + "foreignamount"),
             )
         )
     return tuple(out)

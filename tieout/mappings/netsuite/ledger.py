@@ -16,7 +16,6 @@ from tieout.errors import MappingError
 from tieout.mappings.context import MappingContext
 from tieout.mappings.netsuite import values
 from tieout.model import JournalEntry, JournalLine, LedgerBalance
-from tieout.money import Money
 
 
 def map_journal_entry(payload: Mapping[str, Any], context: MappingContext) -> JournalEntry:
@@ -25,7 +24,7 @@ def map_journal_entry(payload: Mapping[str, Any], context: MappingContext) -> Jo
     for index, line in enumerate(values.rows(payload, "lines")):
         path = f"lines[{index}]."
         signed = values.decimal(line, "foreignamount", path=path)
-        amount = Money(amount=abs(signed), currency=code)
+        amount = values.as_money(abs(signed), code, path=path + "foreignamount")
         lines.append(
             JournalLine(
                 account_id=values.record_id(line, "account", path=path),

@@ -79,7 +79,15 @@ def money(
     payload: Mapping[str, Any], name: str, code: str, *, path: str = "", default_zero: bool = False
 ) -> Money:
     amount = decimal(payload, name, path=path, default=Decimal(0) if default_zero else None)
-    return Money(amount=amount, currency=code)
+    return as_money(amount, code, path=path + name)
+
+
+def as_money(amount: Decimal, code: str, *, path: str) -> Money:
+    """Money of an amount read from the field at `path`; an absurd amount is that field's error."""
+    try:
+        return Money.of(amount, code)
+    except ValueError as exc:
+        raise MappingError(str(exc), field_path=path, value=str(amount)) from None
 
 
 def day(payload: Mapping[str, Any], name: str, *, path: str = "") -> date | None:
