@@ -1,4 +1,4 @@
-"""`tieout reconcile --since DATE` from the command line: only what changed since is looked at."""
+"""`tieout reconcile` from the command line: what changed since the last run, `--since DATE`, `--full`."""
 
 from __future__ import annotations
 
@@ -19,11 +19,15 @@ def _reconcile(config: Path, *args: str) -> dict[str, object]:
     return found
 
 
-def test_since_leaves_exceptions_of_records_not_changed_since_alone(tmp_path: Path) -> None:
+def _configured(tmp_path: Path) -> tuple[Path, Store]:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     config = tmp_path / "tieout.yaml"
     config.write_text(f"version: 1\nstore: {{url: '{url}'}}\n")
-    store = Store.open(url)
+    return config, Store.open(url)
+
+
+def test_since_leaves_exceptions_of_records_not_changed_since_alone(tmp_path: Path) -> None:
+    config, store = _configured(tmp_path)
     ledger = generate(store, 1000, seed=2, defect_rate=0.003)
     first = _reconcile(config)
     assert first["opened"] == len(ledger.expected)
@@ -41,3 +45,21 @@ def test_since_must_be_a_day(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--config", str(config), "reconcile", "--since", "last week"])
     assert result.exit_code == 2
     assert "--since" in result.output and "YYYY-MM-DD" in result.output
+
+
+def test_a_plain_run_checks_what_changed_and_full_checks_everything(tmp_path: Path) -> None:
+    config, store = _configured(tmp_path)
+    ledger = generate(store, 500, seed=3, defect_rate=0.004)
+    store.close()
+    first = _reconcile(config)
+    assert (first["incremental"], first["open_total"]) == (False, len(ledger.expected))
+    quiet = _reconcile(config)
+    assert (quiet["incremental"], quiet["records_read"], quiet["open_total"]) == (
+        True,
+        0,
+        len(ledger.expected),
+    )
+    full = _reconcile(config, "--full")
+    assert full["incremental"] is False and full["refreshed"] == len(ledger.expected)
+    text = CliRunner().invoke(app, ["--config", str(config), "reconcile"]).output
+    assert f"{len(ledger.expected)} open in the queue (checked what changed since the last run" in text

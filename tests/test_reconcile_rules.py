@@ -464,11 +464,14 @@ def test_reconcile_is_stable_and_closes_what_was_fixed(store: Store) -> None:
     first = reconciler.run()
     assert (first.opened, sum(first.found.values())) == (2, 2)
     again = reconciler.run()
-    assert (again.opened, again.refreshed, again.resolved) == (0, 2, 0)
+    assert (again.opened, again.resolved, again.open_total) == (0, 0, 2)
+    full = reconciler.run(full=True)
+    assert (full.opened, full.refreshed, full.resolved, full.incremental) == (0, 2, 0, False)
     with store.transaction() as tx:
         tx.upsert_canonical([(healthy()["deposit"], "s")], stored_at=T)
     fixed = reconciler.run()
-    assert (fixed.resolved, dict(fixed.found)) == (1, {"REFUND_MISSING_IN_NETSUITE": 1})
+    assert (fixed.resolved, fixed.open_total) == (1, 1)
+    assert reconciler.run(full=True).found == {"REFUND_MISSING_IN_NETSUITE": 1}
     only = reconciler.run(["refund_missing_in_netsuite"])
     assert only.rules == ["REFUND_MISSING_IN_NETSUITE"] and only.resolved == 0
 

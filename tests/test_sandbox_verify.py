@@ -97,9 +97,15 @@ def test_reconciling_again_changes_nothing(tmp_path: Path) -> None:
         verify_running(description, "observe")
         config = load_config(tmp_path / "verify-observe.yaml")
         store = Store.open(config.store_url)
-        again = Reconciler(store, value_maps=config.field_mappings.value_maps).run()
-    assert (again.opened, again.reopened, again.resolved) == (0, 0, 0)
-    assert again.refreshed == sum(again.found.values()) > 0
+        reconciler = Reconciler(store, value_maps=config.field_mappings.value_maps)
+        with store.transaction() as tx:
+            open_before = tx.count_open(reconciler.select(None))
+        again = reconciler.run()
+        full = reconciler.run(full=True)
+    assert (again.opened, again.reopened, again.resolved, again.records_read) == (0, 0, 0, 0)
+    assert again.incremental and again.open_total == open_before > 0
+    assert (full.opened, full.reopened, full.resolved) == (0, 0, 0)
+    assert full.refreshed == sum(full.found.values()) == open_before
 
 
 def test_sandbox_up_json_from_a_shell_and_the_official_clients(tmp_path: Path) -> None:

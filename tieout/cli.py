@@ -298,13 +298,22 @@ def reconcile(
             "exceptions about other records are left as they are.",
         ),
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Look at every record again, not only at what changed since the last run and what that reaches.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Compare the systems' records and update the exception queue."""
     with errors_to_exit_codes():
         day = parse_since(since) if since is not None else None
         config, store = _open()
-        result = Reconciler(store, value_maps=config.field_mappings.value_maps).run(rule, since=day)
+        result = Reconciler(store, value_maps=config.field_mappings.value_maps).run(
+            rule, since=day, full=full
+        )
     if as_json:
         print_json(result.as_dict())
         return
@@ -312,10 +321,11 @@ def reconcile(
     for code in result.rules:
         table.add_row(code, str(result.found.get(code, 0)))
     out.print(table)
+    looked = "checked what changed since the last run" if result.incremental else "checked every record"
     out.print(
-        f"{sum(result.found.values())} mismatches: {result.opened} new, {result.refreshed} still open, "
-        f"{result.reopened} reopened, {result.resolved} resolved, {result.still_ignored} ignored as expected "
-        f"({result.seconds:.1f} s)"
+        f"{sum(result.found.values())} mismatches found: {result.opened} new, {result.refreshed} still open, "
+        f"{result.reopened} reopened, {result.resolved} resolved, {result.still_ignored} ignored as expected; "
+        f"{result.open_total} open in the queue ({looked}, {result.seconds:.1f} s)"
     )
 
 

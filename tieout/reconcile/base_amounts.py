@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
-import pyarrow as pa
-
 from tieout.findings import Finding
 from tieout.model import Invoice, LedgerBalance, Payment
 from tieout.money import Money
@@ -75,15 +73,15 @@ class RateBook:
         cls, facts: Facts, table: Mapping[tuple[str, str], Decimal], findings: Sequence[Finding]
     ) -> RateBook:
         """Only the NetSuite documents the findings name are read; base currencies are found set-based."""
-        named = pa.table(
-            {"record_id": sorted({record_id for finding in findings for record_id in finding.record_ids})}
+        facts.temp_table(
+            "named",
+            {"record_id": sorted({record_id for finding in findings for record_id in finding.record_ids})},
         )
-        with facts.registered("named", named):
-            rows = facts.db.execute(
-                "SELECT record_id, system, currency, exchange_rate, subsidiary_id FROM facts "
-                "WHERE system = 'netsuite' AND kind IN ('invoice', 'payment') "
-                "AND record_id IN (SELECT record_id FROM named)"
-            ).fetchall()
+        rows = facts.db.execute(
+            "SELECT record_id, system, currency, exchange_rate, subsidiary_id FROM facts "
+            "WHERE system = 'netsuite' AND kind IN ('invoice', 'payment') "
+            "AND record_id IN (SELECT record_id FROM named)"
+        ).fetchall()
         records = {row[0]: RecordRate(row[1], row[2], _rate(row[3]), row[4]) for row in rows}
         bases = dict(
             facts.db.execute(

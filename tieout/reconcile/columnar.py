@@ -10,8 +10,9 @@ Projection is SQL over the canonical JSON (DuckDB parses it), one row per record
 plus `applications` (payment -> invoice) and `prices` (contract line unit prices). Every record
 belongs to a twin group (`grp`): the record ids of the hub system's copy (billing for
 invoices, Stripe for cash, Salesforce for customers and contracts), merged by union-find
-wherever links or the crosswalk join two groups; a group holds every twin `Snapshot.twins()`
-could find, and perhaps more, never fewer.
+wherever links, the crosswalk or a payment's application to an invoice join two groups; a group
+holds every twin `Snapshot.twins()` could find, and perhaps more, never fewer. Because a payment
+and the invoices it pays share a group, a check of cash application reads one group.
 """
 
 # The SQL here is composed from constant fragments only; values are bound or registered as tables.
@@ -19,13 +20,11 @@ could find, and perhaps more, never fewer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from tieout.reconcile.rules.customers import normalize_name
 from tieout.store import Store
@@ -35,8 +34,8 @@ SYSTEMS = ("salesforce", "metronome", "stripe", "netsuite")
 HUB = {"invoice": "metronome", "payment": "stripe", "refund": "stripe", "payout": "stripe"}
 """The system whose copy names a group; Salesforce for every other kind."""
 CHUNK = 100_000
-LAYOUT = 2
-"""The projection's table layout; a cache of another layout is rebuilt."""
+LAYOUT = 3
+"""The projection's table layout (and grouping); a cache of another layout is rebuilt."""
 POSTGRES_LOOKBACK = 10_000
 """PostgreSQL hands out sequence numbers before commit, so a late commit can land below the
 watermark; that many entries below it are read again (unchanged ones are skipped by hash)."""
@@ -98,19 +97,6 @@ _FACT_COLUMNS = """
     entity_id VARCHAR, content_hash VARCHAR, name_key VARCHAR, grp VARCHAR
 """
 
-_STAGED = pa.schema(
-    [
-        ("record_id", pa.string()),
-        ("kind", pa.string()),
-        ("system", pa.string()),
-        ("payload", pa.string()),
-        ("content_hash", pa.string()),
-        ("deleted", pa.bool_()),
-        ("stored_at", pa.timestamp("us")),
-        ("entity_id", pa.string()),
-    ]
-)
-
 
 def cache_path_for(store: Store) -> Path | None:
     """Beside a SQLite file store; None (in memory) for PostgreSQL or an in-memory SQLite."""
@@ -118,6 +104,20 @@ def cache_path_for(store: Store) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     return Path(url.database).with_name(Path(url.database).name + ".reconcile.duckdb")
+
+
+PREVIOUS_COLUMNS = (
+    "record_id, kind, system, native_id, customer_id, contract_id, currency, subtotal, period_start, "
+    "period_end, link_salesforce, link_metronome, link_stripe, link_netsuite, entity_id, grp"
+)
+"""What the reach of a change is worked out from, kept of each changed record as it was."""
+
+
+def rows_where(condition: str, columns: str = "*") -> str:
+    """The facts rows meeting a condition that joins a small table, fetched in two steps: DuckDB
+    reads every projected column of every row before a semi-join filters them, so the rows are
+    found on the narrow columns the condition reads, then fetched by row id."""
+    return f"SELECT {columns} FROM facts WHERE rowid IN (SELECT rowid FROM facts WHERE {condition})"
 
 
 class Facts:
@@ -145,18 +145,18 @@ class Facts:
             "CREATE TABLE IF NOT EXISTS prices (record_id VARCHAR, product_id VARCHAR, "
             "unit_price DECIMAL(38, 9), currency VARCHAR)"
         )
+        self._forget_previous()
+
+    def _forget_previous(self) -> None:
+        self.db.execute(
+            f"CREATE OR REPLACE TEMP TABLE previous AS SELECT {PREVIOUS_COLUMNS} FROM facts LIMIT 0"
+        )
+        self.db.execute(
+            "CREATE OR REPLACE TEMP TABLE previous_applications AS SELECT * FROM applications LIMIT 0"
+        )
 
     def close(self) -> None:
         self.db.close()
-
-    @contextmanager
-    def registered(self, name: str, table: pa.Table) -> Iterator[None]:
-        """An Arrow table visible to queries as `name` for the length of the block."""
-        self.db.register(name, table)
-        try:
-            yield
-        finally:
-            self.db.unregister(name)
 
     def _meta(self, name: str) -> int | None:
         rows = self.db.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchall()
@@ -217,76 +217,80 @@ class Facts:
         return self.db.execute("SELECT count(*) FROM facts").fetchall()[0][0], read
 
     def _load(self, rows: Sequence[CanonicalRow], entities: dict[str, str]) -> None:
-        staged = pa.Table.from_pylist(
-            [
-                {
-                    "record_id": row[0],
-                    "kind": row[1],
-                    "system": row[2],
-                    "payload": row[3],
-                    "content_hash": row[4],
-                    "deleted": bool(row[5]),
-                    "stored_at": row[6].astimezone(UTC).replace(tzinfo=None),
-                    "entity_id": entities.get(row[0]),
-                }
-                for row in rows
-            ],
-            schema=_STAGED,
+        self.temp_table(
+            "staged",
+            {
+                "record_id": [row[0] for row in rows],
+                "kind": [row[1] for row in rows],
+                "system": [row[2] for row in rows],
+                "payload": [row[3] for row in rows],
+                "content_hash": [row[4] for row in rows],
+                "deleted": [bool(row[5]) for row in rows],
+                "stored_at": [row[6].astimezone(UTC).replace(tzinfo=None) for row in rows],
+                "entity_id": [entities.get(row[0]) for row in rows],
+            },
+            {"deleted": "BOOLEAN", "stored_at": "TIMESTAMP"},
         )
-        with self.registered("staged", staged):
-            self.db.execute(f"INSERT INTO facts SELECT *, NULL AS grp FROM ({_PROJECTION})")
-            self.db.execute(
-                "INSERT INTO applications SELECT record_id, unnest(json_extract_string(payload, "
-                "'$.applications[*].invoice_id')) FROM staged WHERE kind = 'payment' AND NOT deleted"
-            )
-            self.db.execute(
-                "INSERT INTO prices SELECT record_id, json_extract_string(line, '$.product_id'), "
-                "CAST(json_extract_string(line, '$.unit_price.amount') AS DECIMAL(38, 9)), "
-                "json_extract_string(line, '$.unit_price.currency') "
-                "FROM (SELECT record_id, unnest(CAST(json_extract(payload, '$.lines') AS JSON[])) AS line "
-                "FROM staged WHERE kind = 'contract' AND NOT deleted)"
-            )
+        self.db.execute(f"INSERT INTO facts SELECT *, NULL AS grp FROM ({_PROJECTION})")
+        self.db.execute(
+            "INSERT INTO applications SELECT record_id, unnest(json_extract_string(payload, "
+            "'$.applications[*].invoice_id')) FROM staged WHERE kind = 'payment' AND NOT deleted"
+        )
+        self.db.execute(
+            "INSERT INTO prices SELECT record_id, json_extract_string(line, '$.product_id'), "
+            "CAST(json_extract_string(line, '$.unit_price.amount') AS DECIMAL(38, 9)), "
+            "json_extract_string(line, '$.unit_price.currency') "
+            "FROM (SELECT record_id, unnest(CAST(json_extract(payload, '$.lines') AS JSON[])) AS line "
+            "FROM staged WHERE kind = 'contract' AND NOT deleted)"
+        )
         names = self.db.execute(
             "SELECT record_id, legal_name FROM facts WHERE kind = 'customer' AND name_key IS NULL"
         ).fetchall()
         if names:
-            keyed = pa.table(
+            self.temp_table(
+                "keyed",
                 {
                     "record_id": [record_id for record_id, _ in names],
                     "name_key": [normalize_name(name or "") for _, name in names],
-                }
+                },
             )
-            with self.registered("keyed", keyed):
-                self.db.execute(
-                    "UPDATE facts SET name_key = keyed.name_key FROM keyed WHERE facts.record_id = keyed.record_id"
-                )
+            self.db.execute(
+                "UPDATE facts SET name_key = keyed.name_key FROM keyed WHERE facts.record_id = keyed.record_id"
+            )
 
     def changed_or_dated_since(self, record_ids: Iterable[str], since: date) -> set[str]:
         """Those of these records stored, updated at the source, or dated (issued, received...) since `since`."""
-        asked = pa.table({"record_id": sorted(set(record_ids))})
+        self.temp_table("asked_window", {"record_id": sorted(set(record_ids))})
         # The projection keeps UTC instants as naive timestamps.
         start = datetime(since.year, since.month, since.day, tzinfo=UTC).replace(tzinfo=None)
-        with self.registered("asked_window", asked):
-            rows = self.db.execute(
-                "SELECT record_id FROM facts WHERE record_id IN (SELECT record_id FROM asked_window) "
-                "AND (stored_at >= ? OR updated_at >= ? OR dated_on >= ?)",
-                [start, start, since],
-            ).fetchall()
+        rows = self.db.execute(
+            "SELECT record_id FROM facts WHERE record_id IN (SELECT record_id FROM asked_window) "
+            "AND (stored_at >= ? OR updated_at >= ? OR dated_on >= ?)",
+            [start, start, since],
+        ).fetchall()
         return {row[0] for row in rows}
 
     def _refresh(self, record_ids: list[str]) -> list[str]:
-        """Re-project these records where their content or crosswalk entity changed."""
+        """Re-project these records where their content or crosswalk entity changed.
+
+        What the changed records looked like before stays in the temp tables `previous` and
+        `previous_applications` for the rest of the session (the change's reach is worked out from
+        both sides). A record whose links and crosswalk entity are what they were keeps its twin
+        group, so only records that gained a way to meet another group are checked for merges.
+        """
+        self._forget_previous()
         if not record_ids:
             return []
         with self.store.transaction() as tx:
             entities = tx.entities_of(record_ids)
             rows = tx.canonical_rows(record_ids)
-        known = dict(
-            (
-                (record_id, (content_hash, entity_id))
-                for record_id, content_hash, entity_id in self._facts_of(record_ids)
-            )
-        )
+        self.temp_table("asked", {"record_id": record_ids})
+        known = {
+            record_id: (content_hash, entity_id)
+            for record_id, content_hash, entity_id in self.db.execute(
+                "SELECT record_id, content_hash, entity_id FROM facts WHERE record_id IN (SELECT record_id FROM asked)"
+            ).fetchall()
+        }
         changed_rows = [
             row for row in rows if known.get(row[0]) != (row[4], entities.get(row[0])) or bool(row[5])
         ]
@@ -294,32 +298,56 @@ class Facts:
         changed = sorted({row[0] for row in changed_rows} | (gone & set(known)))
         if not changed:
             return []
-        ids = pa.table({"record_id": changed})
-        groups_of_changed = (
-            "SELECT DISTINCT grp FROM facts WHERE record_id IN (SELECT record_id FROM changed_ids)"
+        self.temp_table("changed_ids", {"record_id": changed})
+        in_changed = "record_id IN (SELECT record_id FROM changed_ids)"
+        self.db.execute(f"INSERT INTO previous {rows_where(in_changed, PREVIOUS_COLUMNS)}")
+        self.db.execute(f"INSERT INTO previous_applications SELECT * FROM applications WHERE {in_changed}")
+        for table in ("facts", "applications", "prices"):
+            self.db.execute(f"DELETE FROM {table} WHERE {in_changed}")
+        self._load(changed_rows, entities)
+        same_reach = " AND ".join(
+            f"facts.{column} IS NOT DISTINCT FROM p.{column}"
+            for column in (*(f"link_{system}" for system in SYSTEMS), "entity_id", "kind")
         )
-        with self.registered("changed_ids", ids):
-            before = {row[0] for row in self.db.execute(groups_of_changed).fetchall()}
-            for table in ("facts", "applications", "prices"):
-                self.db.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT record_id FROM changed_ids)")
-            self._load(changed_rows, entities)
-            merged = self._group("changed_ids")
-            after = {row[0] for row in self.db.execute(groups_of_changed).fetchall()}
+        self.db.execute(
+            f"UPDATE facts SET grp = p.grp FROM previous p WHERE facts.record_id = p.record_id "
+            f"AND facts.grp IS NULL AND {same_reach}"
+        )
+        # A payment applied elsewhere may now meet another group through what it pays.
+        regrouped = [
+            row[0]
+            for row in self.db.execute(
+                f"SELECT record_id FROM facts WHERE grp IS NULL OR (kind = 'payment' AND {in_changed})"
+            ).fetchall()
+        ]
+        merged = self._group(regrouped)
+        groups = self.db.execute(
+            f"SELECT grp FROM previous UNION SELECT grp FROM facts WHERE {in_changed}"
+        ).fetchall()
         self.changed_ids = changed
-        self.dirty_groups = before | after | merged
+        self.dirty_groups = {row[0] for row in groups} | merged
         return changed
 
-    def _facts_of(self, record_ids: list[str]) -> Iterator[tuple[str, str, str | None]]:
-        ids = pa.table({"record_id": record_ids})
-        with self.registered("asked", ids):
-            yield from self.db.execute(
-                "SELECT record_id, content_hash, entity_id FROM facts WHERE record_id IN (SELECT record_id FROM asked)"
-            ).fetchall()
+    def temp_table(
+        self, name: str, columns: Mapping[str, Sequence[object]], types: Mapping[str, str] | None = None
+    ) -> None:
+        """A temp table of these columns (equal lengths; VARCHAR unless `types` says otherwise), passed
+        as list parameters: registering a Python object would make DuckDB import pandas, which
+        costs more than the small tables the incremental path stages."""
+        names = list(columns)
+        kinds = types or {}
+        self.db.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT "
+            + ", ".join(f"CAST(unnest(?) AS {kinds.get(column, 'VARCHAR')}) AS {column}" for column in names),
+            [list(columns[column]) for column in names],
+        )
 
-    def _group(self, changed: str | None) -> set[str]:
+    def _group(self, regrouped: list[str] | None) -> set[str]:
         """Give new records their hub key as group, then merge groups a link or the crosswalk joins.
 
-        Returns the groups merged (both the absorbed and the absorbing ones)."""
+        `regrouped`: the records that got a group here (None after a rebuild: every record), the
+        only ones whose links can join groups not joined before. Returns the groups merged (both
+        the absorbed and the absorbing ones)."""
         hub = " ".join(f"WHEN kind = '{kind}' THEN '{system}'" for kind, system in HUB.items())
         links = " ".join(f"WHEN '{system}' THEN link_{system}" for system in SYSTEMS)
         self.db.execute(
@@ -334,27 +362,15 @@ class Facts:
             WHERE facts.record_id = keyed.id
             """
         )
-        connectors = " UNION ALL ".join(
-            [
-                "SELECT record_id AS connector, grp FROM facts",
-                *(
-                    f"SELECT '{system}:' || kind || ':' || link_{system}, grp FROM facts "
-                    f"WHERE link_{system} IS NOT NULL"
-                    for system in SYSTEMS
-                ),
-                "SELECT 'entity:' || kind || ':' || entity_id, grp FROM facts WHERE entity_id IS NOT NULL",
-            ]
-        )
-        touched = ""
-        if changed is not None:
-            touched = (
-                f"WHERE connector IN (SELECT connector FROM ({connectors}) "
-                f"WHERE grp IN (SELECT grp FROM facts WHERE record_id IN (SELECT record_id FROM {changed})))"
-            )
-        pairs = self.db.execute(
-            f"SELECT connector, list(DISTINCT grp) FROM ({connectors}) {touched} "
-            "GROUP BY connector HAVING count(DISTINCT grp) > 1"
-        ).fetchall()
+        if regrouped is None:
+            pairs = self.db.execute(
+                f"SELECT connector, list(DISTINCT grp) FROM ({_connectors('facts')}) "
+                "GROUP BY connector HAVING count(DISTINCT grp) > 1"
+            ).fetchall()
+        elif regrouped:
+            pairs = self._pairs_reaching(regrouped)
+        else:
+            return set()
         if not pairs:
             return set()
         parent: dict[str, str] = {}
@@ -368,7 +384,58 @@ class Facts:
             roots = sorted({root(group) for group in groups})
             for other in roots[1:]:
                 parent[other] = roots[0]
-        merged = pa.table({"old": list(parent), "new": [root(key) for key in parent]})
-        with self.registered("merged", merged):
-            self.db.execute("UPDATE facts SET grp = merged.new FROM merged WHERE facts.grp = merged.old")
+        self.temp_table("merged", {"old": list(parent), "new": [root(key) for key in parent]})
+        self.db.execute("UPDATE facts SET grp = merged.new FROM merged WHERE facts.grp = merged.old")
         return set(parent) | {root(key) for key in parent}
+
+    def _pairs_reaching(self, regrouped: list[str]) -> list[tuple[str, list[str]]]:
+        """The connectors of these records shared with records of other groups, with the groups.
+
+        A record's connectors are its own id and, for each link and its crosswalk entity, the id of
+        what it points at; another record meets it through its id or one of its own connectors."""
+        self.temp_table("regrouped", {"record_id": regrouped})
+        self.db.execute(
+            "CREATE OR REPLACE TEMP TABLE reach AS SELECT DISTINCT connector, "
+            "split_part(connector, ':', 1) AS via, split_part(connector, ':', 2) AS kind, "
+            "substr(connector, length(split_part(connector, ':', 1)) + length(split_part(connector, ':', 2)) + 3) AS target "
+            f"FROM ({_connectors('facts WHERE record_id IN (SELECT record_id FROM regrouped)')})"
+        )
+        meeting = " UNION ALL ".join(
+            [
+                "SELECT r.connector, f.grp FROM reach r JOIN facts f ON f.record_id = r.connector",
+                *(
+                    f"SELECT r.connector, f.grp FROM reach r JOIN facts f ON r.via = '{system}' "
+                    f"AND f.kind = r.kind AND f.link_{system} = r.target"
+                    for system in SYSTEMS
+                ),
+                "SELECT r.connector, f.grp FROM reach r JOIN facts f ON r.via = 'entity' "
+                "AND f.kind = r.kind AND f.entity_id = r.target",
+                "SELECT r.connector, f.grp FROM reach r JOIN applications a ON r.kind = 'invoice' "
+                "AND a.invoice_id = r.target JOIN facts f ON f.record_id = a.record_id AND f.system = r.via",
+            ]
+        )
+        return [
+            (connector, list(groups))
+            for connector, groups in self.db.execute(
+                f"SELECT connector, list(DISTINCT grp) FROM ({meeting}) GROUP BY connector "
+                "HAVING count(DISTINCT grp) > 1"
+            ).fetchall()
+        ]
+
+
+def _connectors(source: str) -> str:
+    """(connector, grp) of the records of `source`: its id, what each link and its entity point at."""
+    return " UNION ALL ".join(
+        [
+            f"SELECT record_id AS connector, grp FROM {source}",
+            *(
+                f"SELECT '{system}:' || kind || ':' || link_{system}, grp FROM {source} "
+                f"{'AND' if 'WHERE' in source else 'WHERE'} link_{system} IS NOT NULL"
+                for system in SYSTEMS
+            ),
+            f"SELECT 'entity:' || kind || ':' || entity_id, grp FROM {source} "
+            f"{'AND' if 'WHERE' in source else 'WHERE'} entity_id IS NOT NULL",
+            f"SELECT p.system || ':invoice:' || a.invoice_id, p.grp FROM applications a "
+            f"JOIN (SELECT record_id, system, grp FROM {source}) p ON p.record_id = a.record_id",
+        ]
+    )

@@ -12,6 +12,8 @@ in the queue.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +26,7 @@ from tieout.findings import Finding
 from tieout.model import RECORD_TYPES
 from tieout.reconcile import summaries
 from tieout.reconcile.base_amounts import RateBook, configured_rates
+from tieout.reconcile.changes import Change
 from tieout.reconcile.columnar import Facts, cache_path_for
 from tieout.reconcile.rules import all_checks, all_rules
 from tieout.reconcile.rules.base import Check, Rule
@@ -53,6 +56,10 @@ class ReconcileResult:
     """Records whose columnar projection was (re)built in this run."""
     records_read: int = 0
     """Canonical records read and decoded for the checks."""
+    open_total: int = 0
+    """Open exceptions of the selected rules in the queue after the run."""
+    incremental: bool = False
+    """Whether the run looked only at what changed since the last complete run (and what that reaches)."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -66,6 +73,8 @@ class ReconcileResult:
             "seconds": round(self.seconds, 3),
             "projected": self.projected,
             "records_read": self.records_read,
+            "open_total": self.open_total,
+            "incremental": self.incremental,
         }
 
 
@@ -87,6 +96,7 @@ class Reconciler:
         self.clock = clock
         self.engine = engine
         self.facts_path = facts_path
+        self.value_maps = {name: dict(values) for name, values in (value_maps or {}).items()}
         self.screens = screens((value_maps or {}).get("netsuite_subsidiary", {}))
         self.rates = configured_rates(value_maps or {})
         self.checks: list[Check] = all_checks(value_maps or {})
@@ -117,23 +127,57 @@ class Reconciler:
         return found
 
     def collect(self, selected: list[str], *, full: bool = False) -> tuple[list[Finding], int, int]:
-        """The findings of these rules; with the records projected and the records decoded to get them.
+        """Every finding of these rules; with the records projected and the records decoded to get them.
 
         `full` recomputes the screens' derived tables from the whole projection; otherwise only the
         twin groups the change log touched since the last run are recomputed."""
         if self.engine == "rows":
-            snapshot = Snapshot.load(self.store)
-            findings = RateBook.from_snapshot(snapshot, self.rates).apply(self.findings(snapshot, selected))
-            return findings, 0, sum(1 for _ in snapshot.all_records())
-        facts = Facts(self.store, self.facts_path or cache_path_for(self.store))
-        try:
-            changed, _ = facts.catch_up()
-            summaries.refresh(facts, full=full)
-            scoped = ScopedChecks(self.store, facts, self.screens).run(self.checks, set(selected))
-            findings = RateBook.from_facts(facts, self.rates, scoped.findings).apply(scoped.findings)
-        finally:
-            facts.close()
-        return findings, changed, scoped.records_read
+            collected = self._collect_rows(selected)
+        else:
+            facts = self._facts()
+            try:
+                collected = self._collect_columnar(facts, selected, full=full, incremental=False)
+            finally:
+                facts.close()
+        return collected.findings, collected.projected, collected.records_read
+
+    def _facts(self) -> Facts:
+        return Facts(self.store, self.facts_path or cache_path_for(self.store))
+
+    def _collect_rows(self, selected: list[str]) -> _Collected:
+        snapshot = Snapshot.load(self.store)
+        findings = RateBook.from_snapshot(snapshot, self.rates).apply(self.findings(snapshot, selected))
+        with self.store.transaction() as tx:
+            settled = tx.open_exception_records(selected)
+        return _Collected(findings, settled, 0, sum(1 for _ in snapshot.all_records()), None)
+
+    def _collect_columnar(
+        self, facts: Facts, selected: list[str], *, full: bool, incremental: bool
+    ) -> _Collected:
+        """With `incremental`, only what the change since the last complete run reaches is looked at,
+        when the projection can say what that is: it was caught up from where that run left it,
+        with the same rules and configuration. Otherwise every record is."""
+        settled_at, configured = facts.meta("settled"), facts.meta("configuration")
+        changed, _ = facts.catch_up()
+        change = Change(facts) if facts.caught_up_from is not None and not full else None
+        summaries.refresh(facts, change, full=full)
+        reachable = (
+            incremental
+            and settled_at == facts.caught_up_from
+            and configured == self.configuration
+            and set(selected) == set(self.rules)
+        )
+        scoped = ScopedChecks(self.store, facts, self.screens, change if reachable else None).run(
+            self.checks, set(selected)
+        )
+        findings = RateBook.from_facts(facts, self.rates, scoped.findings).apply(scoped.findings)
+        return _Collected(findings, scoped.settled, changed, scoped.records_read, scoped.change)
+
+    @property
+    def configuration(self) -> int:
+        """A fingerprint of what the findings depend on besides the records: rules and value maps."""
+        material = json.dumps([sorted(self.rules), self.value_maps], sort_keys=True, default=str)
+        return int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big", signed=True)
 
     def run(
         self,
@@ -145,41 +189,77 @@ class Reconciler:
     ) -> ReconcileResult:
         """Reconcile the selected rules (all by default).
 
-        With `since`, only findings that name a record changed or dated on or after that day are
-        filed, and only open exceptions that name one are resolved: the rest of the queue is left
-        as it is, since those records were not looked at again.
+        On the columnar engine a run looks only at what changed since the last complete run (all
+        rules, no `since`) and what that reaches; `full` looks at every record again. With `since`,
+        only findings that name a record changed or dated on or after that day are filed, and only
+        open exceptions that name one are resolved: the rest of the queue is left as it is, since
+        those records were not looked at again.
         """
         started = time.monotonic()
         selected = self.select(codes)
-        findings, projected, read = self.collect(selected, full=full)
+        facts = None if self.engine == "rows" else self._facts()
+        try:
+            if facts is None:
+                collected = self._collect_rows(selected)
+            else:
+                collected = self._collect_columnar(facts, selected, full=full, incremental=True)
+            findings, open_records = collected.findings, collected.settled
+            if since is not None and facts is not None:
+                asked = {record_id for ids in open_records.values() for record_id in ids}
+                named = {i for finding in findings for i in finding.record_ids}
+                window = facts.changed_or_dated_since(asked | named, since)
+                findings = [finding for finding in findings if _in_window(finding.record_ids, window)]
+                open_records = {key: ids for key, ids in open_records.items() if _in_window(ids, window)}
+            result = self._file(selected, findings, open_records, run_id)
+            result.projected, result.records_read = collected.projected, collected.records_read
+            result.incremental = collected.change is not None
+            if facts is not None and since is None and set(selected) == set(self.rules):
+                # Only now that the queue holds this run's findings may the next run start from here.
+                facts.set_meta("settled", facts.watermark or 0)
+                facts.set_meta("configuration", self.configuration)
+        finally:
+            if facts is not None:
+                facts.close()
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _file(
+        self,
+        selected: list[str],
+        findings: list[Finding],
+        open_records: dict[str, list[str]],
+        run_id: str | None,
+    ) -> ReconcileResult:
         now = self.clock()
-        with self.store.transaction() as tx:
-            open_records = tx.open_exception_records(selected)
-        if since is not None:
-            asked = {record_id for ids in open_records.values() for record_id in ids}
-            window = self.window(asked | {i for finding in findings for i in finding.record_ids}, since)
-            findings = [finding for finding in findings if _in_window(finding.record_ids, window)]
-            open_records = {key: ids for key, ids in open_records.items() if _in_window(ids, window)}
         result = ReconcileResult(rules=selected, found=Counter(finding.rule_code for finding in findings))
-        result.projected, result.records_read = projected, read
         current = {finding.fingerprint for finding in findings}
         with self.store.transaction() as tx:
             counts = tx.file_findings(findings, at=now, run_id=run_id)
             gone = [fingerprint for fingerprint in open_records if fingerprint not in current]
             result.resolved = tx.auto_resolve(gone, at=now, note="reconcile no longer finds this mismatch")
+            result.open_total = tx.count_open(selected)
         result.opened, result.refreshed = counts["opened"], counts["refreshed"]
         result.reopened, result.still_ignored = counts["reopened"], counts["ignored"]
-        result.seconds = time.monotonic() - started
         return result
 
     def window(self, record_ids: Iterable[str], since: date) -> set[str]:
         """Those of these records written to the store, updated at the source, or dated on or after `since`."""
-        facts = Facts(self.store, self.facts_path or cache_path_for(self.store))
+        facts = self._facts()
         try:
             facts.catch_up()
             return facts.changed_or_dated_since(record_ids, since)
         finally:
             facts.close()
+
+
+@dataclass
+class _Collected:
+    findings: list[Finding]
+    settled: dict[str, list[str]]
+    """fingerprint -> record ids of the open exceptions the run settles (resolved if not found)."""
+    projected: int
+    records_read: int
+    change: Change | None
 
 
 def parse_since(text: str) -> date:

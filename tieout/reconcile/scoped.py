@@ -5,18 +5,23 @@ records (only those) are read from the store and decoded, and the check runs unc
 `Snapshot` of them, ordered as a full snapshot orders them so that twins are tried in the same
 order. A record decoded for one check is reused by the next. A check with no screen sees every
 record, so a new rule is correct before it is fast.
+
+Given a `Change`, the screens keep only what it reaches, and each check names the open exceptions
+of its rules the run settles: those naming a record of the check's region. The engine resolves
+the settled ones not found again and leaves the others as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tieout.findings import Finding
 from tieout.model import RECORD_TYPES, CanonicalRecord
+from tieout.reconcile.changes import Change
 from tieout.reconcile.columnar import Facts
 from tieout.reconcile.rules.base import Check
-from tieout.reconcile.scopes import Screen
+from tieout.reconcile.scopes import Scope, Screen
 from tieout.reconcile.snapshot import Snapshot
 from tieout.store import Store
 from tieout.store.records import decode_canonical
@@ -28,32 +33,62 @@ _KIND_ORDER = {kind: position for position, kind in enumerate(RECORD_TYPES)}
 class ScopedRun:
     findings: list[Finding]
     records_read: int
+    settled: dict[str, list[str]] = field(default_factory=dict)
+    """fingerprint -> record ids of the open exceptions this run settles."""
+    change: Change | None = None
+    """What the screens were restricted to (None: every record was looked at)."""
 
 
 class ScopedChecks:
-    def __init__(self, store: Store, facts: Facts, screens: Mapping[frozenset[str], Screen]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        facts: Facts,
+        screens: Mapping[frozenset[str], Screen],
+        change: Change | None = None,
+    ) -> None:
         self.store = store
         self.facts = facts
         self.screens = screens
+        self.change = change
         self._decoded: dict[str, CanonicalRecord] = {}
-        self._screened: dict[Screen, set[str]] = {}
+        self._screened: dict[Screen, Scope] = {}
 
     def run(self, checks: Sequence[Check], wanted: set[str]) -> ScopedRun:
-        found: list[Finding] = []
+        result = ScopedRun([], 0, change=self.change)
         for check in checks:
-            if not check.codes & wanted:
+            codes = check.codes & wanted
+            if not codes:
                 continue
-            snapshot = self._snapshot(self._scope(check))
-            found += [finding for finding in check.run(snapshot) if finding.rule_code in wanted]
-        return ScopedRun(found, len(self._decoded))
+            scope = self._scope(check)
+            snapshot = self._snapshot(scope.record_ids)
+            result.findings += [finding for finding in check.run(snapshot) if finding.rule_code in wanted]
+            result.settled.update(self._settled(sorted(codes), scope.region))
+        result.records_read = len(self._decoded)
+        return result
 
-    def _scope(self, check: Check) -> set[str]:
+    def _scope(self, check: Check) -> Scope:
         screen = self.screens.get(frozenset(check.codes))
         if screen is None:
-            return {row[0] for row in self.facts.db.execute("SELECT record_id FROM facts").fetchall()}
+            return Scope({row[0] for row in self.facts.db.execute("SELECT record_id FROM facts").fetchall()})
         if screen not in self._screened:
-            self._screened[screen] = screen(self.facts)
+            self._screened[screen] = screen(self.facts, self.change)
         return self._screened[screen]
+
+    def _settled(self, codes: list[str], region: str | None) -> dict[str, list[str]]:
+        with self.store.transaction() as tx:
+            open_records = tx.open_exception_records(codes)
+        if region is None or not open_records:
+            return open_records
+        named = [(fingerprint, record_id) for fingerprint, ids in open_records.items() for record_id in ids]
+        self.facts.temp_table(
+            "open_named",
+            {"fingerprint": [pair[0] for pair in named], "record_id": [pair[1] for pair in named]},
+        )
+        reached = self.facts.db.execute(
+            f"SELECT DISTINCT fingerprint FROM open_named WHERE record_id IN ({region})"  # noqa: S608 - screens' SQL
+        ).fetchall()
+        return {row[0]: open_records[row[0]] for row in reached}
 
     def _snapshot(self, record_ids: set[str]) -> Snapshot:
         self._decode(sorted(record_ids - set(self._decoded)))

@@ -16,13 +16,32 @@ would report never left out; `tests/test_reconcile_columnar.py` holds them to th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-
-import pyarrow as pa
+from dataclasses import dataclass
 
 from tieout.money import currency_exponent
-from tieout.reconcile.columnar import Facts
+from tieout.reconcile.changes import NOWHERE, TOUCHED, Change
+from tieout.reconcile.columnar import Facts, rows_where
+from tieout.reconcile.summaries import invoice_groups_of
 
-Screen = Callable[[Facts], set[str]]
+
+@dataclass(frozen=True)
+class Scope:
+    """The records a check runs over, and the region of records whose open exceptions the run settles.
+
+    `region` is SQL selecting record ids; None settles every open exception of the check's rules
+    (a full run). An open exception that names no record of the region is left as it is: nothing
+    it depends on changed."""
+
+    record_ids: set[str]
+    region: str | None = None
+
+
+Screen = Callable[[Facts, Change | None], Scope]
+
+
+def _region(change: Change | None, *extra: str) -> str | None:
+    return None if change is None else " UNION ".join([TOUCHED, *extra])
+
 
 _BILLABLE = "m.kind = 'invoice' AND m.system = 'metronome' AND m.status IN ('open', 'paid', 'uncollectible') AND m.total > 0"
 _COLLECTED = "('succeeded', 'refunded', 'partially_refunded', 'disputed')"
@@ -32,16 +51,28 @@ def _ids(facts: Facts, sql: str) -> set[str]:
     return {row[0] for row in facts.db.execute(sql).fetchall()}
 
 
-def _closed(anchor: str, *, groups: bool = True) -> str:
+def _base(change: Change | None) -> str:
+    """The records a group-bound screen reads: every record, or those of the groups the change reached
+    (a whole group is reached or not at all, so a group-bound screen finds the same there)."""
+    return "facts" if change is None else "reached"
+
+
+def _closed(anchor: str, *, groups: bool = True, base: str = "facts") -> str:
     """The anchor records, their whole twin groups, and every customer those records name."""
     if groups:
-        return _closed_groups(f"SELECT grp FROM facts WHERE record_id IN ({anchor})")
-    return _with_customers(f"SELECT f.* FROM facts f WHERE f.record_id IN ({anchor})")
+        return _closed_groups(f"SELECT grp FROM {base} WHERE record_id IN ({anchor})", base=base)
+    return _with_customers(f"SELECT {_MEMBER} FROM {base} WHERE record_id IN ({anchor})")
 
 
-def _closed_groups(groups: str) -> str:
+def _closed_groups(groups: str, *, base: str = "facts") -> str:
     """Every record of these twin groups, and every customer those records name."""
-    return _with_customers(f"SELECT f.* FROM facts f WHERE f.grp IN ({groups})")
+    if base == "facts":
+        return _with_customers(rows_where(f"grp IN ({groups})", _MEMBER))
+    return _with_customers(f"SELECT {_MEMBER} FROM {base} WHERE grp IN ({groups})")
+
+
+_MEMBER = "record_id, system, customer_id"
+"""What a closure reads of its members: themselves, and the customers they name."""
 
 
 def _with_customers(members: str) -> str:
@@ -53,15 +84,16 @@ def _with_customers(members: str) -> str:
     """
 
 
-def _invoice_groups(facts: Facts) -> str:
-    """The per-group invoice summary (`summaries.py`), current with the projection."""
-    return "invoice_groups"
+def _invoice_groups(change: Change | None) -> str:
+    """The per-group invoice summary (`summaries.py`), current with the projection; for a change,
+    summarized on the fly from the groups it reached."""
+    return "invoice_groups" if change is None else f"({invoice_groups_of('reached')})"
 
 
-def _unclean_invoices(facts: Facts) -> set[str]:
+def _unclean_invoices(facts: Facts, change: Change | None) -> Scope:
     """Billing invoices not mirrored cleanly: one direct twin each in Stripe and NetSuite, equal amounts."""
     groups = f"""
-        SELECT grp FROM {_invoice_groups(facts)} WHERE billable AND NOT coalesce(
+        SELECT grp FROM {_invoice_groups(change)} WHERE billable AND NOT coalesce(
             m_count = 1 AND s_count = 1 AND n_count = 1
             AND (s_link_metronome = m_native_id OR m_link_stripe = s_native_id)
             AND (n_link_metronome = m_native_id OR m_link_netsuite = n_native_id)
@@ -69,126 +101,202 @@ def _unclean_invoices(facts: Facts) -> set[str]:
             AND s_subtotal = m_subtotal AND n_subtotal = m_subtotal
             AND s_tax = n_tax AND s_total = n_total, false)
     """
-    return _ids(facts, _closed_groups(groups))
+    return Scope(_ids(facts, _closed_groups(groups, base=_base(change))), _region(change))
 
 
-def _usage(facts: Facts) -> set[str]:
-    """Billing invoices of a customer and period with usage on record, that usage, and the customer."""
+_USAGE_KEYS = """
+    SELECT DISTINCT customer_id, period_start, period_end FROM touched
+    WHERE system = 'metronome' AND kind IN ('invoice', 'usage')
+"""
+
+
+def _usage(facts: Facts, change: Change | None) -> Scope:
+    """Billing invoices of a customer and period with usage on record, that usage, and the customer.
+
+    A change reaches the customers and periods of the billing invoices and usage it touched."""
+    keyed = (
+        ""
+        if change is None
+        else "AND (m.customer_id, m.period_start, m.period_end) IN (SELECT * FROM usage_keys)"
+    )
+    if change is not None:
+        facts.db.execute(f"CREATE OR REPLACE TEMP TABLE usage_keys AS {_USAGE_KEYS}")
     anchor = f"""
-        SELECT m.record_id FROM facts m WHERE {_BILLABLE} AND EXISTS (
+        SELECT m.record_id FROM facts m WHERE {_BILLABLE} {keyed} AND EXISTS (
             SELECT 1 FROM facts u WHERE u.kind = 'usage' AND u.system = 'metronome'
             AND u.customer_id = m.customer_id AND u.period_start = m.period_start AND u.period_end = m.period_end)
         UNION SELECT u.record_id FROM facts u JOIN facts m ON {_BILLABLE}
             AND u.kind = 'usage' AND u.system = 'metronome' AND u.customer_id = m.customer_id
-            AND u.period_start = m.period_start AND u.period_end = m.period_end
+            AND u.period_start = m.period_start AND u.period_end = m.period_end {keyed}
     """
-    return _ids(facts, _closed(anchor, groups=False))
+    region = None
+    if change is not None:
+        region = (
+            "SELECT record_id FROM facts WHERE system = 'metronome' AND kind IN ('invoice', 'usage') "
+            "AND (customer_id, period_start, period_end) IN (SELECT * FROM usage_keys)"
+        )
+    return Scope(_ids(facts, _closed(anchor, groups=False)), region)
 
 
-def _orphans(facts: Facts) -> set[str]:
-    """NetSuite invoices no billing invoice links directly, with every source sharing their fallback key."""
-    anchor = f"""
-        WITH orphans AS (
-            SELECT n.* FROM facts n WHERE n.kind = 'invoice' AND n.system = 'netsuite' AND n.status <> 'void'
-            AND n.grp IN (
-                SELECT grp FROM {_invoice_groups(facts)} WHERE n_count > 0 AND NOT coalesce(
-                    m_count = 1 AND n_count = 1
-                    AND (n_link_metronome = m_native_id OR m_link_netsuite = n_native_id), false))),
+_ORPHAN = """
+    kind = 'invoice' AND system = 'netsuite' AND status <> 'void' AND grp IN (
+        SELECT grp FROM invoice_groups WHERE n_count > 0 AND NOT coalesce(
+            m_count = 1 AND n_count = 1 AND (n_link_metronome = m_native_id OR m_link_netsuite = n_native_id), false))
+"""
+"""NetSuite invoices no billing invoice links directly (alone in its group)."""
+
+_TOUCHED_ACCOUNTS = """
+    SELECT link_salesforce AS account FROM touched WHERE kind = 'customer' AND link_salesforce IS NOT NULL
+    UNION SELECT c.link_salesforce FROM touched t JOIN facts c
+        ON t.kind = 'invoice' AND c.kind = 'customer' AND c.system = t.system AND c.native_id = t.customer_id
+"""
+
+
+def _orphans(facts: Facts, change: Change | None) -> Scope:
+    """NetSuite invoices no billing invoice links directly, with every source sharing their fallback key.
+
+    A change reaches the orphans it touched and those of the accounts whose invoices it touched
+    (a billing invoice there may have come to share, or stopped sharing, an orphan's fallback key)."""
+    reached = ""
+    if change is not None:
+        facts.db.execute(f"CREATE OR REPLACE TEMP TABLE touched_accounts AS {_TOUCHED_ACCOUNTS}")
+        reached = "WHERE grp IN (SELECT grp FROM dirty) OR account IN (SELECT account FROM touched_accounts)"
+    facts.db.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE orphans AS
+        WITH candidates AS ({rows_where(_ORPHAN)}),
         keyed AS (
-            SELECT o.*, c.link_salesforce AS account FROM orphans o LEFT JOIN facts c
-            ON c.kind = 'customer' AND c.system = o.system AND c.native_id = o.customer_id),
+            SELECT o.*, c.link_salesforce AS account FROM candidates o LEFT JOIN facts c
+            ON c.kind = 'customer' AND c.system = o.system AND c.native_id = o.customer_id)
+        SELECT * FROM keyed {reached}
+        """
+    )
+    groups = f"""
+        WITH keyed AS (SELECT * FROM orphans),
         billing_customers AS (
             SELECT native_id, link_salesforce AS account FROM facts
             WHERE kind = 'customer' AND system = 'metronome' AND link_salesforce IN (SELECT account FROM keyed))
-        SELECT record_id FROM orphans
-        UNION SELECT m.record_id FROM facts m JOIN billing_customers b ON m.customer_id = b.native_id
+        SELECT grp FROM keyed
+        UNION SELECT m.grp FROM facts m JOIN billing_customers b ON m.customer_id = b.native_id
             JOIN keyed o ON o.account = b.account AND m.currency = o.currency AND m.subtotal = o.subtotal
             AND m.period_start IS NOT DISTINCT FROM o.period_start
             AND m.period_end IS NOT DISTINCT FROM o.period_end
             WHERE {_BILLABLE}
     """
-    return _ids(facts, _closed(anchor))
+    return Scope(_ids(facts, _closed_groups(groups)), _region(change, "SELECT record_id FROM orphans"))
 
 
-def _payments_missing(facts: Facts) -> set[str]:
+def _payments_missing(facts: Facts, change: Change | None) -> Scope:
     anchor = f"""
-        SELECT c.record_id FROM facts c WHERE c.kind = 'payment' AND c.system = 'stripe'
+        SELECT c.record_id FROM {_base(change)} c WHERE c.kind = 'payment' AND c.system = 'stripe'
         AND c.status IN {_COLLECTED} AND NOT EXISTS (
-            SELECT 1 FROM facts n WHERE n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp
+            SELECT 1 FROM {_base(change)} n WHERE n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp
             AND (n.link_stripe = c.native_id OR c.link_netsuite = n.native_id))
     """
-    return _ids(facts, _closed(anchor))
+    return Scope(_ids(facts, _closed(anchor, base=_base(change))), _region(change))
 
 
-def _misapplied(facts: Facts) -> set[str]:
+def _misapplied(facts: Facts, change: Change | None) -> Scope:
     """Charges whose NetSuite payment is applied outside the NetSuite twins of the invoices they paid."""
-    return _ids(facts, _closed(_with_paid_invoices("SELECT record_id FROM misapplied_charges")))
+    charges = "SELECT record_id FROM misapplied_charges"
+    if change is not None:
+        charges += " WHERE record_id IN (SELECT record_id FROM reached WHERE kind = 'payment')"
+    anchor = _with_paid_invoices(charges, base=_base(change))
+    return Scope(_ids(facts, _closed(anchor, base=_base(change))), _region(change))
 
 
-def _with_paid_invoices(charges: str) -> str:
+def _with_paid_invoices(charges: str, *, base: str = "facts") -> str:
     """The charges, and the Stripe invoices they paid (their groups are closed over too)."""
     return f"""
         WITH chosen AS ({charges})
         SELECT record_id FROM chosen
         UNION SELECT si.record_id FROM chosen c JOIN applications a ON a.record_id = c.record_id
-            JOIN facts si ON si.kind = 'invoice' AND si.system = 'stripe' AND si.native_id = a.invoice_id
+            JOIN {base} si ON si.kind = 'invoice' AND si.system = 'stripe' AND si.native_id = a.invoice_id
     """
 
 
-def _partials(facts: Facts) -> set[str]:
-    anchor = """
-        SELECT record_id FROM facts WHERE kind = 'invoice' AND system = 'stripe' AND status = 'open'
+def _partials(facts: Facts, change: Change | None) -> Scope:
+    anchor = f"""
+        SELECT record_id FROM {_base(change)} WHERE kind = 'invoice' AND system = 'stripe' AND status = 'open'
         AND paid > 0 AND remaining > 0
     """
-    return _ids(facts, _closed(anchor))
+    return Scope(_ids(facts, _closed(anchor, base=_base(change))), _region(change))
 
 
-def _paid_but_open(facts: Facts) -> set[str]:
+def _paid_but_open(facts: Facts, change: Change | None) -> Scope:
     """Stripe invoices paid whose NetSuite group mate is open, with every charge that paid them."""
     invoices = f"""
-        SELECT s.record_id, s.native_id FROM facts s WHERE s.kind = 'invoice' AND s.system = 'stripe'
+        SELECT s.record_id, s.native_id FROM {_base(change)} s WHERE s.kind = 'invoice' AND s.system = 'stripe'
         AND s.status = 'paid' AND s.grp IN (
-            SELECT grp FROM {_invoice_groups(facts)} WHERE stripe_paid AND netsuite_open)
+            SELECT grp FROM {_invoice_groups(change)} WHERE stripe_paid AND netsuite_open)
     """
     charges = f"""
         SELECT DISTINCT a.record_id FROM applications a JOIN ({invoices}) s ON a.invoice_id = s.native_id
-        JOIN facts c ON c.record_id = a.record_id AND c.system = 'stripe'
+        JOIN {_base(change)} c ON c.record_id = a.record_id AND c.system = 'stripe'
     """
-    anchor = (
-        f"SELECT record_id FROM ({invoices}) UNION SELECT record_id FROM ({_with_paid_invoices(charges)})"
-    )
-    return _ids(facts, _closed(anchor))
+    paid = _with_paid_invoices(charges, base=_base(change))
+    anchor = f"SELECT record_id FROM ({invoices}) UNION SELECT record_id FROM ({paid})"
+    return Scope(_ids(facts, _closed(anchor, base=_base(change))), _region(change))
 
 
-def _refunds(facts: Facts) -> set[str]:
-    anchor = """
-        SELECT r.record_id FROM facts r WHERE r.kind = 'refund' AND r.system = 'stripe' AND r.status = 'succeeded'
-        AND NOT EXISTS (
-            SELECT 1 FROM facts n WHERE n.kind = 'refund' AND n.system = 'netsuite' AND n.grp = r.grp
+def _refunds(facts: Facts, change: Change | None) -> Scope:
+    anchor = f"""
+        SELECT r.record_id FROM {_base(change)} r WHERE r.kind = 'refund' AND r.system = 'stripe'
+        AND r.status = 'succeeded' AND NOT EXISTS (
+            SELECT 1 FROM {_base(change)} n WHERE n.kind = 'refund' AND n.system = 'netsuite' AND n.grp = r.grp
             AND (n.link_stripe = r.native_id OR r.link_netsuite = n.native_id))
     """
-    return _ids(facts, _closed(anchor))
+    return Scope(_ids(facts, _closed(anchor, base=_base(change))), _region(change))
 
 
-def _payouts(facts: Facts) -> set[str]:
-    return _ids(facts, "SELECT record_id FROM facts WHERE kind = 'payout'")
+def _payouts(facts: Facts, change: Change | None) -> Scope:
+    """Every payout and deposit: few, and compared whole whenever one of them changed."""
+    if change is not None and not (
+        change.reaches("stripe", "payout") or change.reaches("netsuite", "payout")
+    ):
+        return Scope(set(), NOWHERE)
+    return Scope(_ids(facts, "SELECT record_id FROM facts WHERE kind = 'payout'"))
 
 
-def _unapplied(facts: Facts) -> set[str]:
-    """NetSuite payments with money unapplied, and their customer's open invoices in that currency."""
+_CASH_KEYS = """
+    SELECT DISTINCT customer_id, currency FROM touched
+    WHERE system = 'netsuite' AND kind IN ('payment', 'invoice')
+"""
+
+
+def _unapplied(facts: Facts, change: Change | None) -> Scope:
+    """NetSuite payments with money unapplied, and their customer's open invoices in that currency.
+
+    A change reaches the NetSuite customers and currencies of the payments and invoices it touched."""
+    keyed = ""
+    if change is not None:
+        facts.db.execute(f"CREATE OR REPLACE TEMP TABLE cash_keys AS {_CASH_KEYS}")
+        keyed = "AND (customer_id, currency) IN (SELECT * FROM cash_keys)"
+    facts.db.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE cash AS SELECT * FROM facts WHERE kind = 'payment' AND system = 'netsuite'
+        AND unapplied > 0 AND coalesce(status, '') <> 'failed' {keyed}
+        """
+    )
     anchor = """
-        WITH cash AS (
-            SELECT * FROM facts WHERE kind = 'payment' AND system = 'netsuite' AND unapplied > 0
-            AND coalesce(status, '') <> 'failed')
         SELECT record_id FROM cash
         UNION SELECT i.record_id FROM facts i JOIN cash p ON i.kind = 'invoice' AND i.system = 'netsuite'
             AND i.customer_id = p.customer_id AND i.currency = p.currency AND i.status = 'open' AND i.remaining > 0
     """
-    return _ids(facts, _closed(anchor, groups=False))
+    # Both rules name the payment: one of them now reached has money unapplied, or was touched.
+    return Scope(_ids(facts, _closed(anchor, groups=False)), _region(change, "SELECT record_id FROM cash"))
 
 
-def _ar_control(facts: Facts) -> set[str]:
-    """The AR balances and open items of the subsidiaries whose ledger and open items disagree."""
+def _ar_control(facts: Facts, change: Change | None) -> Scope:
+    """The AR balances and open items of the subsidiaries whose ledger and open items disagree.
+
+    Compared whole whenever a NetSuite AR balance, invoice or payment changed."""
+    if change is not None and not change.reaches("netsuite", "ledger_balance", "invoice", "payment"):
+        return Scope(set(), NOWHERE)
+    return Scope(_ar_control_records(facts))
+
+
+def _ar_control_records(facts: Facts) -> set[str]:
     currencies = [
         row[0]
         for row in facts.db.execute(
@@ -197,42 +305,46 @@ def _ar_control(facts: Facts) -> set[str]:
     ]
     if not currencies:
         return set()  # no AR balance pulled: nothing to compare the open items with
-    exponents = pa.table({"currency": currencies, "places": [currency_exponent(code) for code in currencies]})
+    facts.temp_table(
+        "exponents",
+        {"currency": currencies, "places": [currency_exponent(code) for code in currencies]},
+        {"places": "INTEGER"},
+    )
     rounded = " ".join(f"WHEN {places} THEN round(amount * rate, {places})" for places in range(5))
-    with facts.registered("exponents", exponents):
-        return _ids(
-            facts,
-            f"""
-            WITH gl AS (
-                SELECT subsidiary_id, sum(total) AS balance, arg_min(currency, record_id) AS base
-                FROM facts WHERE kind = 'ledger_balance' AND system = 'netsuite' AND subsidiary_id IS NOT NULL
-                GROUP BY subsidiary_id),
-            items AS (
-                SELECT record_id, subsidiary_id, currency, remaining AS amount, exchange_rate AS rate
-                FROM facts WHERE kind = 'invoice' AND system = 'netsuite' AND status = 'open'
-                UNION ALL
-                SELECT record_id, subsidiary_id, currency, -unapplied, exchange_rate FROM facts
-                WHERE kind = 'payment' AND system = 'netsuite' AND unapplied IS NOT NULL AND unapplied <> 0),
-            converted AS (
-                SELECT i.*, CASE WHEN i.currency = gl.base THEN amount ELSE CASE e.places {rounded} END END AS base
-                FROM items i JOIN gl USING (subsidiary_id) LEFT JOIN exponents e ON e.currency = gl.base),
-            differing AS (
-                SELECT gl.subsidiary_id FROM gl LEFT JOIN (
-                    SELECT subsidiary_id, sum(base) AS total FROM converted GROUP BY subsidiary_id) s
-                USING (subsidiary_id) WHERE gl.balance <> coalesce(s.total, 0))
-            SELECT record_id FROM facts WHERE kind = 'ledger_balance' AND system = 'netsuite'
-                AND subsidiary_id IN (SELECT subsidiary_id FROM differing)
-            UNION SELECT record_id FROM converted WHERE subsidiary_id IN (SELECT subsidiary_id FROM differing)
-            """,
-        )
+    return _ids(
+        facts,
+        f"""
+        WITH gl AS (
+            SELECT subsidiary_id, sum(total) AS balance, arg_min(currency, record_id) AS base
+            FROM facts WHERE kind = 'ledger_balance' AND system = 'netsuite' AND subsidiary_id IS NOT NULL
+            GROUP BY subsidiary_id),
+        items AS (
+            SELECT record_id, subsidiary_id, currency, remaining AS amount, exchange_rate AS rate
+            FROM facts WHERE kind = 'invoice' AND system = 'netsuite' AND status = 'open'
+            UNION ALL
+            SELECT record_id, subsidiary_id, currency, -unapplied, exchange_rate FROM facts
+            WHERE kind = 'payment' AND system = 'netsuite' AND unapplied IS NOT NULL AND unapplied <> 0),
+        converted AS (
+            SELECT i.*, CASE WHEN i.currency = gl.base THEN amount ELSE CASE e.places {rounded} END END AS base
+            FROM items i JOIN gl USING (subsidiary_id) LEFT JOIN exponents e ON e.currency = gl.base),
+        differing AS (
+            SELECT gl.subsidiary_id FROM gl LEFT JOIN (
+                SELECT subsidiary_id, sum(base) AS total FROM converted GROUP BY subsidiary_id) s
+            USING (subsidiary_id) WHERE gl.balance <> coalesce(s.total, 0))
+        SELECT record_id FROM facts WHERE kind = 'ledger_balance' AND system = 'netsuite'
+            AND subsidiary_id IN (SELECT subsidiary_id FROM differing)
+        UNION SELECT record_id FROM converted WHERE subsidiary_id IN (SELECT subsidiary_id FROM differing)
+        """,
+    )
 
 
-def _contracts(facts: Facts) -> set[str]:
+def _contracts(facts: Facts, change: Change | None) -> Scope:
     """Active deals without a directly linked billing contract, or at another price; their billed invoices."""
-    anchor = """
-        WITH deals AS (SELECT * FROM facts WHERE kind = 'contract' AND system = 'salesforce' AND status = 'active'),
+    anchor = f"""
+        WITH deals AS (
+            SELECT * FROM {_base(change)} WHERE kind = 'contract' AND system = 'salesforce' AND status = 'active'),
         billing AS (SELECT b.*, d.record_id AS deal FROM deals d
-            JOIN facts b ON b.kind = 'contract' AND b.system = 'metronome' AND b.grp = d.grp)
+            JOIN {_base(change)} b ON b.kind = 'contract' AND b.system = 'metronome' AND b.grp = d.grp)
         SELECT d.record_id FROM deals d WHERE NOT EXISTS (
             SELECT 1 FROM billing b WHERE b.deal = d.record_id
             AND (b.link_salesforce = d.native_id OR d.link_metronome = b.native_id))
@@ -241,55 +353,52 @@ def _contracts(facts: Facts) -> set[str]:
             JOIN prices dp ON dp.record_id = b.deal AND dp.product_id = bp.product_id
             AND dp.currency = bp.currency AND dp.unit_price <> bp.unit_price
     """
-    grouped = _ids(facts, _closed(anchor))
-    if not grouped:
-        return grouped
-    chosen = pa.table({"record_id": sorted(grouped)})
-    with facts.registered("chosen", chosen):
-        billed = _ids(
-            facts,
-            """
-            SELECT i.record_id FROM facts i JOIN facts b ON b.record_id IN (SELECT record_id FROM chosen)
-                AND b.kind = 'contract' AND b.system = 'metronome'
-                AND i.kind = 'invoice' AND i.system = b.system AND i.contract_id = b.native_id
-            """,
-        )
-    return grouped | billed
+    grouped = _ids(facts, _closed(anchor, base=_base(change)))
+    billed = _invoices_of(facts, grouped, "contract", "metronome", "i.contract_id = b.native_id")
+    return Scope(grouped | billed, _region(change))
+
+
+def _invoices_of(facts: Facts, chosen: set[str], kind: str, system: str, match: str) -> set[str]:
+    """The invoices (`i`) of the chosen records of this kind and system (`b`) that `match` pairs."""
+    if not chosen:
+        return set()
+    facts.temp_table("chosen", {"record_id": sorted(chosen)})
+    return _ids(
+        facts,
+        f"""
+        SELECT i.record_id FROM facts i JOIN facts b ON b.record_id IN (SELECT record_id FROM chosen)
+            AND b.kind = '{kind}' AND b.system = '{system}'
+            AND i.kind = 'invoice' AND i.system = b.system AND {match}
+        """,
+    )
 
 
 def customer_screen(subsidiary_map: Mapping[str, str]) -> Screen:
     """CRM accounts whose NetSuite twin differs (name, currency, mapped subsidiary), with its open invoices."""
 
-    def screen(facts: Facts) -> set[str]:
-        mapped = pa.table({"code": list(subsidiary_map), "internal_id": list(subsidiary_map.values())})
-        with facts.registered("subsidiary_map", mapped):
-            anchor = """
-                WITH accounts AS (SELECT * FROM facts WHERE kind = 'customer' AND system = 'salesforce'),
-                twins AS (SELECT a.record_id AS account, n.* FROM accounts a
-                    JOIN facts n ON n.kind = 'customer' AND n.system = 'netsuite' AND n.grp = a.grp)
-                SELECT a.record_id FROM accounts a JOIN twins t ON t.account = a.record_id
-                LEFT JOIN subsidiary_map m ON m.code = a.subsidiary_id
-                WHERE NOT coalesce(
-                    (t.link_salesforce = a.native_id OR a.link_netsuite = t.native_id)
-                    AND a.name_key = t.name_key
-                    AND (a.currency IS NULL OR t.currency IS NULL OR a.currency = t.currency)
-                    AND (a.subsidiary_id IS NULL OR t.subsidiary_id IS NULL
-                         OR coalesce(m.internal_id, a.subsidiary_id) = t.subsidiary_id), false)
-                UNION SELECT account FROM twins GROUP BY account HAVING count(*) > 1
-            """
-            customers = _ids(facts, _closed(anchor))
-            chosen = pa.table({"record_id": sorted(customers)})
-            with facts.registered("chosen", chosen):
-                invoices = _ids(
-                    facts,
-                    """
-                    SELECT i.record_id FROM facts i JOIN facts c ON c.record_id IN (SELECT record_id FROM chosen)
-                        AND c.kind = 'customer' AND c.system = 'netsuite'
-                        AND i.kind = 'invoice' AND i.system = c.system AND i.customer_id = c.native_id
-                        AND i.status = 'open'
-                    """,
-                )
-        return customers | invoices
+    def screen(facts: Facts, change: Change | None) -> Scope:
+        facts.temp_table(
+            "subsidiary_map", {"code": list(subsidiary_map), "internal_id": list(subsidiary_map.values())}
+        )
+        anchor = f"""
+            WITH accounts AS (SELECT * FROM {_base(change)} WHERE kind = 'customer' AND system = 'salesforce'),
+            twins AS (SELECT a.record_id AS account, n.* FROM accounts a
+                JOIN {_base(change)} n ON n.kind = 'customer' AND n.system = 'netsuite' AND n.grp = a.grp)
+            SELECT a.record_id FROM accounts a JOIN twins t ON t.account = a.record_id
+            LEFT JOIN subsidiary_map m ON m.code = a.subsidiary_id
+            WHERE NOT coalesce(
+                (t.link_salesforce = a.native_id OR a.link_netsuite = t.native_id)
+                AND a.name_key = t.name_key
+                AND (a.currency IS NULL OR t.currency IS NULL OR a.currency = t.currency)
+                AND (a.subsidiary_id IS NULL OR t.subsidiary_id IS NULL
+                     OR coalesce(m.internal_id, a.subsidiary_id) = t.subsidiary_id), false)
+            UNION SELECT account FROM twins GROUP BY account HAVING count(*) > 1
+        """
+        customers = _ids(facts, _closed(anchor, base=_base(change)))
+        invoices = _invoices_of(
+            facts, customers, "customer", "netsuite", "i.customer_id = b.native_id AND i.status = 'open'"
+        )
+        return Scope(customers | invoices, _region(change))
 
     return screen
 

@@ -4,8 +4,7 @@
 one copy, its fields); `misapplied_charges` holds the Stripe charges whose NetSuite payment is
 applied outside the NetSuite twins of the invoices the charge paid. Both are rebuilt in full after
 the projection is rebuilt (or when they were not current with it), and otherwise only for what the
-last catch-up touched: the dirty twin groups, and the charges that reach them through their
-payment group or their applications. A full reconcile (`refresh(full=True)`) rebuilds them.
+last catch-up reached (`changes.Change`). A full reconcile (`refresh(full=True)`) rebuilds them.
 """
 
 # The SQL here is composed from constant fragments only; values are bound or registered as tables.
@@ -13,8 +12,7 @@ payment group or their applications. A full reconcile (`refresh(full=True)`) reb
 
 from __future__ import annotations
 
-import pyarrow as pa
-
+from tieout.reconcile.changes import Change
 from tieout.reconcile.columnar import Facts
 
 BILLABLE = (
@@ -46,72 +44,56 @@ _INVOICE_GROUPS = f"""
         bool_or({BILLABLE}) AS billable,
         bool_or(system = 'stripe' AND status = 'paid') AS stripe_paid,
         bool_or(system = 'netsuite' AND remaining > 0) AS netsuite_open
-    FROM facts WHERE kind = 'invoice' {{only}} GROUP BY grp
+    FROM {{source}} WHERE kind = 'invoice' {{only}} GROUP BY grp
 """
 
 _MISAPPLIED = f"""
     WITH charges AS (
-        SELECT * FROM facts WHERE kind = 'payment' AND system = 'stripe' AND status IN {COLLECTED} {{only}}),
+        SELECT * FROM {{source}} WHERE kind = 'payment' AND system = 'stripe' AND status IN {COLLECTED} {{only}}),
     recorded AS (
         SELECT c.record_id AS charge, n.record_id AS payment FROM charges c
-        JOIN facts n ON n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp),
+        JOIN {{source}} n ON n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp),
     paid AS (
         SELECT c.record_id AS charge, si.grp FROM charges c JOIN applications a ON a.record_id = c.record_id
-        JOIN facts si ON si.kind = 'invoice' AND si.system = 'stripe' AND si.native_id = a.invoice_id),
+        JOIN {{source}} si ON si.kind = 'invoice' AND si.system = 'stripe' AND si.native_id = a.invoice_id),
     expected AS (
         SELECT p.charge, ni.native_id FROM paid p
-        JOIN facts ni ON ni.kind = 'invoice' AND ni.system = 'netsuite' AND ni.grp = p.grp)
+        JOIN {{source}} ni ON ni.kind = 'invoice' AND ni.system = 'netsuite' AND ni.grp = p.grp)
     SELECT r.charge AS record_id FROM recorded r JOIN applications a ON a.record_id = r.payment
     WHERE NOT EXISTS (SELECT 1 FROM expected e WHERE e.charge = r.charge AND e.native_id = a.invoice_id)
     UNION SELECT charge FROM recorded GROUP BY charge HAVING count(*) > 1
     UNION SELECT charge FROM expected GROUP BY charge HAVING count(*) > 1
 """
 
-# Charges whose verdict can move when these groups or records change: those in a dirty group,
-# those that paid a Stripe invoice in one, and those whose NetSuite payment is applied to a
-# NetSuite invoice in one (or to one that changed, even if it is gone).
-_DIRTY_CHARGES = """
-    SELECT record_id FROM facts WHERE kind = 'payment' AND system = 'stripe' AND grp IN (SELECT grp FROM dirty)
-    UNION SELECT a.record_id FROM applications a JOIN facts si ON si.kind = 'invoice' AND si.system = 'stripe'
-        AND si.native_id = a.invoice_id AND si.grp IN (SELECT grp FROM dirty)
-    UNION SELECT c.record_id FROM applications a
-        JOIN facts n ON n.record_id = a.record_id AND n.kind = 'payment' AND n.system = 'netsuite'
-        JOIN facts c ON c.grp = n.grp AND c.kind = 'payment' AND c.system = 'stripe'
-        WHERE a.invoice_id IN (
-            SELECT native_id FROM facts WHERE kind = 'invoice' AND system = 'netsuite' AND grp IN (SELECT grp FROM dirty)
-            UNION SELECT native_id FROM changed WHERE kind = 'invoice' AND system = 'netsuite')
-"""
+
+def invoice_groups_of(source: str) -> str:
+    """The invoice group summary computed from `source` (a table holding whole groups)."""
+    return _INVOICE_GROUPS.format(source=source, only="")
 
 
-def refresh(facts: Facts, *, full: bool = False) -> None:
-    """Bring the derived tables up to the projection's watermark."""
+def refresh(facts: Facts, change: Change | None, *, full: bool = False) -> None:
+    """Bring the derived tables up to the projection's watermark.
+
+    Incrementally, from what the change reached: the invoice groups the catch-up touched are
+    summarized again from `reached`, and every collected charge there is judged again (a charge
+    whose verdict can move is always reached: its own group, or the group of an invoice it paid,
+    or one its NetSuite payment is applied to, was touched)."""
     current = facts.meta("summaries")
-    everything = full or facts.caught_up_from is None or current != facts.caught_up_from
+    everything = full or change is None or facts.caught_up_from is None or current != facts.caught_up_from
     if everything:
-        facts.db.execute(f"CREATE OR REPLACE TABLE invoice_groups AS {_INVOICE_GROUPS.format(only='')}")
-        facts.db.execute(f"CREATE OR REPLACE TABLE misapplied_charges AS {_MISAPPLIED.format(only='')}")
-    elif facts.dirty_groups or facts.changed_ids:
-        parts = [record_id.split(":", 2) for record_id in facts.changed_ids]
-        changed = pa.table(
-            {
-                "record_id": pa.array(facts.changed_ids, pa.string()),
-                "system": pa.array([part[0] for part in parts], pa.string()),
-                "kind": pa.array([part[1] for part in parts], pa.string()),
-                "native_id": pa.array([part[-1] for part in parts], pa.string()),
-            }
+        facts.db.execute(
+            f"CREATE OR REPLACE TABLE invoice_groups AS {_INVOICE_GROUPS.format(source='facts', only='')}"
         )
-        dirty = pa.table({"grp": pa.array(sorted(facts.dirty_groups), pa.string())})
-        with facts.registered("dirty", dirty), facts.registered("changed", changed):
-            only = "AND grp IN (SELECT grp FROM dirty)"
-            facts.db.execute("DELETE FROM invoice_groups WHERE grp IN (SELECT grp FROM dirty)")
-            facts.db.execute(f"INSERT INTO invoice_groups {_INVOICE_GROUPS.format(only=only)}")
-            facts.db.execute(f"CREATE OR REPLACE TEMP TABLE dirty_charges AS {_DIRTY_CHARGES}")
-            facts.db.execute(
-                "DELETE FROM misapplied_charges WHERE record_id IN (SELECT record_id FROM dirty_charges) "
-                "OR record_id IN (SELECT record_id FROM changed)"
-            )
-            only = "AND record_id IN (SELECT record_id FROM dirty_charges)"
-            facts.db.execute(f"INSERT INTO misapplied_charges {_MISAPPLIED.format(only=only)}")
+        facts.db.execute(
+            f"CREATE OR REPLACE TABLE misapplied_charges AS {_MISAPPLIED.format(source='facts', only='')}"
+        )
+    elif facts.changed_ids:
+        only = "AND grp IN (SELECT grp FROM changed_groups)"
+        facts.db.execute("DELETE FROM invoice_groups WHERE grp IN (SELECT grp FROM changed_groups)")
+        facts.db.execute(f"INSERT INTO invoice_groups {_INVOICE_GROUPS.format(source='reached', only=only)}")
+        judged = "SELECT record_id FROM reached WHERE kind = 'payment' AND system = 'stripe' UNION SELECT record_id FROM previous"
+        facts.db.execute(f"DELETE FROM misapplied_charges WHERE record_id IN ({judged})")
+        facts.db.execute(f"INSERT INTO misapplied_charges {_MISAPPLIED.format(source='reached', only='')}")
     watermark = facts.watermark
     if watermark is not None:
         facts.set_meta("summaries", watermark)

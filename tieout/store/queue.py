@@ -427,6 +427,16 @@ class QueueOps:
         )
         return [row.fingerprint for row in rows]
 
+    def count_open(self, rule_codes: Sequence[str]) -> int:
+        """Open (or in progress) exceptions of these rules."""
+        return int(
+            self.connection.execute(
+                select(func.count()).where(
+                    exceptions.c.rule_code.in_(list(rule_codes)), exceptions.c.status.in_(OPEN_STATUSES)
+                )
+            ).scalar_one()
+        )
+
     def count_open_by_severity(self) -> dict[str, int]:
         rows = self.connection.execute(
             select(exceptions.c.severity, func.count())
