@@ -25,6 +25,8 @@ from tieout.money import Money
 
 
 def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("datetime must carry a time zone")
     return value.astimezone(UTC)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from tieout.errors import MappingError
@@ -47,8 +48,27 @@ def items(payload: Mapping[str, Any], key: str, path: str) -> list[Mapping[str, 
     return value
 
 
+@lru_cache(maxsize=4096)
+def _parse_timestamp(value: str) -> datetime | None:
+    """The aware UTC moment an RFC 3339 string names, None when it names none or no zone.
+
+    Cached: usage windows and invoice periods share a few month boundaries across every customer.
+    """
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return None
+    return moment.astimezone(UTC)
+
+
 def timestamp(value: Any, path: str) -> datetime:
     """An RFC 3339 timestamp (or datetime) as aware UTC; naive or malformed is a MappingError."""
+    if type(value) is str:
+        moment = _parse_timestamp(value)
+        if moment is not None:
+            return moment
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
