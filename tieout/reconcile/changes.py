@@ -1,15 +1,15 @@
 """The reach of a change: which findings the records written since the last reconcile can move.
 
-A finding depends on a few records: its twin group (which holds the payments applied to its
-invoices and the invoices its payments pay), the customers it names, the contract an invoice
-bills. After a catch-up the projection knows the twin groups the change touched (those of the
-changed records before and after, and groups merged). `Change` widens them, set-based in DuckDB,
-along the other dependencies:
+A finding depends on a few records: its component (its twin group, joined with the groups of the
+payments applied to its invoices and of the invoices its payments pay: `components.py`), the
+customers it names, the contract an invoice bills. After a catch-up the projection knows the
+components the change touched (those of the changed records before and after, and those merged).
+`Change` widens them, set-based in DuckDB, along the other dependencies:
 
 - records that name a changed customer, and the customers the touched records name;
 - contracts a touched invoice bills.
 
-It leaves for the screens `dirty` (the widened groups), `reached` (their records now) and
+It leaves for the screens `dirty` (the widened components), `reached` (their records now) and
 `touched` (those, and every changed record as it was before). A screen restricts its
 candidates to what the change reaches and names the region of records whose open exceptions the
 run settles; the rest of the queue stands as it was. Rules that compare aggregates (AR control,
@@ -27,23 +27,23 @@ _MEMBER_COLUMNS = "record_id, kind, system, native_id, customer_id, contract_id"
 _MEMBERS = f"""
     SELECT {_MEMBER_COLUMNS} FROM reached UNION SELECT {_MEMBER_COLUMNS} FROM previous
 """
-"""The records of the groups the catch-up touched, now, and the changed records as they were."""
+"""The records of the components the catch-up touched, now, and the changed records as they were."""
 
 _WIDENINGS = {
     "customer": """
-        SELECT f.grp FROM facts f JOIN members m
+        SELECT f.comp FROM facts f JOIN members m
             ON m.kind = 'customer' AND f.system = m.system AND f.customer_id = m.native_id
     """,
     None: """
-        SELECT f.grp FROM facts f JOIN members m
+        SELECT f.comp FROM facts f JOIN members m
             ON f.kind = 'customer' AND f.system = m.system AND f.native_id = m.customer_id
     """,
     "invoice": """
-        SELECT f.grp FROM facts f JOIN members m
+        SELECT f.comp FROM facts f JOIN members m
             ON m.kind = 'invoice' AND f.kind = 'contract' AND f.system = m.system AND f.native_id = m.contract_id
     """,
 }
-"""Groups the change reaches from the members, by the member kind that must be present to look."""
+"""Components the change reaches from the members, by the member kind that must be present to look."""
 
 NOWHERE = "SELECT CAST(NULL AS VARCHAR) AS record_id WHERE false"
 """The region of a rule the change does not reach: none of its open exceptions is settled."""
@@ -52,27 +52,27 @@ TOUCHED = "SELECT record_id FROM touched"
 
 
 class Change:
-    """The widened reach of the last catch-up, as temp tables: `dirty` (groups), `reached` (their
+    """The widened reach of the last catch-up, as temp tables: `dirty` (components), `reached` (their
     records now, every column) and `touched` (those, and the changed records as they were)."""
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
         db = facts.db
-        facts.temp_table("changed_groups", {"grp": sorted(facts.dirty_groups)})
-        # The groups the catch-up touched are fetched first: they are most of what the change reaches.
+        facts.temp_table("changed_components", {"comp": sorted(facts.dirty_components)})
+        # The components the catch-up touched are fetched first: most of what the change reaches.
         db.execute(
-            f"CREATE OR REPLACE TEMP TABLE reached AS {rows_where('grp IN (SELECT grp FROM changed_groups)')}"
+            f"CREATE OR REPLACE TEMP TABLE reached AS {rows_where('comp IN (SELECT comp FROM changed_components)')}"
         )
         db.execute(f"CREATE OR REPLACE TEMP TABLE members AS {_MEMBERS}")
         present = {row[0] for row in db.execute("SELECT DISTINCT kind FROM members").fetchall()}
         widenings = [sql for kind, sql in _WIDENINGS.items() if kind is None or kind in present]
         db.execute(
-            "CREATE OR REPLACE TEMP TABLE dirty AS SELECT grp FROM changed_groups UNION "
+            "CREATE OR REPLACE TEMP TABLE dirty AS SELECT comp FROM changed_components UNION "
             + " UNION ".join(f"({sql})" for sql in widenings)
         )
         db.execute(
             "INSERT INTO reached "
-            + rows_where("grp IN (SELECT grp FROM dirty EXCEPT SELECT grp FROM changed_groups)")
+            + rows_where("comp IN (SELECT comp FROM dirty EXCEPT SELECT comp FROM changed_components)")
         )
         db.execute(
             f"CREATE OR REPLACE TEMP VIEW touched AS SELECT {PREVIOUS_COLUMNS} FROM reached "

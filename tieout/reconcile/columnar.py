@@ -10,9 +10,9 @@ Projection is SQL over the canonical JSON (DuckDB parses it), one row per record
 plus `applications` (payment -> invoice) and `prices` (contract line unit prices). Every record
 belongs to a twin group (`grp`): the record ids of the hub system's copy (billing for
 invoices, Stripe for cash, Salesforce for customers and contracts), merged by union-find
-wherever links, the crosswalk or a payment's application to an invoice join two groups; a group
-holds every twin `Snapshot.twins()` could find, and perhaps more, never fewer. Because a payment
-and the invoices it pays share a group, a check of cash application reads one group.
+wherever links or the crosswalk join two groups; a group holds every twin `Snapshot.twins()`
+could find, and perhaps more, never fewer. Twin groups joined by payments' applications form
+components (`comp`, `components.py`), the unit a change's reach is counted in.
 """
 
 # The SQL here is composed from constant fragments only; values are bound or registered as tables.
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from tieout.reconcile import components
 from tieout.reconcile.rules.customers import normalize_name
 from tieout.store import Store
 from tieout.store.facts import CanonicalRow
@@ -34,7 +35,7 @@ SYSTEMS = ("salesforce", "metronome", "stripe", "netsuite")
 HUB = {"invoice": "metronome", "payment": "stripe", "refund": "stripe", "payout": "stripe"}
 """The system whose copy names a group; Salesforce for every other kind."""
 CHUNK = 100_000
-LAYOUT = 3
+LAYOUT = 4
 """The projection's table layout (and grouping); a cache of another layout is rebuilt."""
 POSTGRES_LOOKBACK = 10_000
 """PostgreSQL hands out sequence numbers before commit, so a late commit can land below the
@@ -94,7 +95,7 @@ _FACT_COLUMNS = """
     period_start DATE, period_end DATE, updated_at TIMESTAMP, legal_name VARCHAR, dated_on DATE,
     stored_at TIMESTAMP,
     link_salesforce VARCHAR, link_metronome VARCHAR, link_stripe VARCHAR, link_netsuite VARCHAR,
-    entity_id VARCHAR, content_hash VARCHAR, name_key VARCHAR, grp VARCHAR
+    entity_id VARCHAR, content_hash VARCHAR, name_key VARCHAR, grp VARCHAR, comp VARCHAR
 """
 
 
@@ -108,7 +109,7 @@ def cache_path_for(store: Store) -> Path | None:
 
 PREVIOUS_COLUMNS = (
     "record_id, kind, system, native_id, customer_id, contract_id, currency, subtotal, period_start, "
-    "period_end, link_salesforce, link_metronome, link_stripe, link_netsuite, entity_id, grp"
+    "period_end, link_salesforce, link_metronome, link_stripe, link_netsuite, entity_id, grp, comp"
 )
 """What the reach of a change is worked out from, kept of each changed record as it was."""
 
@@ -128,8 +129,8 @@ class Facts:
         self.caught_up_from: int | None = None
         """The watermark the last catch-up started from (None: it rebuilt everything)."""
         self.changed_ids: list[str] = []
-        self.dirty_groups: set[str] = set()
-        """Twin groups the last catch-up touched: those of changed records, before and after, and merged ones."""
+        self.dirty_components: set[str] = set()
+        """Components the last catch-up touched: those of changed records, before and after, and merged ones."""
         self.db = duckdb.connect(str(path) if path is not None else ":memory:")
         self.db.execute("SET preserve_insertion_order = false")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT)")
@@ -176,7 +177,7 @@ class Facts:
             head = tx.change_head()
         watermark = self.watermark
         self.caught_up_from = watermark
-        self.changed_ids, self.dirty_groups = [], set()
+        self.changed_ids, self.dirty_components = [], set()
         if watermark is None or head < watermark:
             self.caught_up_from = None
             return self._rebuild(head)
@@ -208,6 +209,7 @@ class Facts:
                 read += len(rows)
                 self._load(rows, entities)
         self._group(None)
+        components.assign_all(self)
         # Clustered by kind and system, the screens' filters skip most of the table by zone maps.
         self.db.execute("CREATE OR REPLACE TABLE facts AS SELECT * FROM facts ORDER BY kind, system, grp")
         self.db.execute(
@@ -231,7 +233,7 @@ class Facts:
             },
             {"deleted": "BOOLEAN", "stored_at": "TIMESTAMP"},
         )
-        self.db.execute(f"INSERT INTO facts SELECT *, NULL AS grp FROM ({_PROJECTION})")
+        self.db.execute(f"INSERT INTO facts SELECT *, NULL AS grp, NULL AS comp FROM ({_PROJECTION})")
         self.db.execute(
             "INSERT INTO applications SELECT record_id, unnest(json_extract_string(payload, "
             "'$.applications[*].invoice_id')) FROM staged WHERE kind = 'payment' AND NOT deleted"
@@ -313,19 +315,12 @@ class Facts:
             f"UPDATE facts SET grp = p.grp FROM previous p WHERE facts.record_id = p.record_id "
             f"AND facts.grp IS NULL AND {same_reach}"
         )
-        # A payment applied elsewhere may now meet another group through what it pays.
         regrouped = [
-            row[0]
-            for row in self.db.execute(
-                f"SELECT record_id FROM facts WHERE grp IS NULL OR (kind = 'payment' AND {in_changed})"
-            ).fetchall()
+            row[0] for row in self.db.execute("SELECT record_id FROM facts WHERE grp IS NULL").fetchall()
         ]
         merged = self._group(regrouped)
-        groups = self.db.execute(
-            f"SELECT grp FROM previous UNION SELECT grp FROM facts WHERE {in_changed}"
-        ).fetchall()
         self.changed_ids = changed
-        self.dirty_groups = {row[0] for row in groups} | merged
+        self.dirty_components = components.assign_changed(self, merged)
         return changed
 
     def temp_table(
@@ -410,8 +405,6 @@ class Facts:
                 ),
                 "SELECT r.connector, f.grp FROM reach r JOIN facts f ON r.via = 'entity' "
                 "AND f.kind = r.kind AND f.entity_id = r.target",
-                "SELECT r.connector, f.grp FROM reach r JOIN applications a ON r.kind = 'invoice' "
-                "AND a.invoice_id = r.target JOIN facts f ON f.record_id = a.record_id AND f.system = r.via",
             ]
         )
         return [
@@ -435,7 +428,5 @@ def _connectors(source: str) -> str:
             ),
             f"SELECT 'entity:' || kind || ':' || entity_id, grp FROM {source} "
             f"{'AND' if 'WHERE' in source else 'WHERE'} entity_id IS NOT NULL",
-            f"SELECT p.system || ':invoice:' || a.invoice_id, p.grp FROM applications a "
-            f"JOIN (SELECT record_id, system, grp FROM {source}) p ON p.record_id = a.record_id",
         ]
     )

@@ -52,8 +52,8 @@ def _ids(facts: Facts, sql: str) -> set[str]:
 
 
 def _base(change: Change | None) -> str:
-    """The records a group-bound screen reads: every record, or those of the groups the change reached
-    (a whole group is reached or not at all, so a group-bound screen finds the same there)."""
+    """The records a group-bound screen reads: every record, or those of the components the change
+    reached (a whole component is reached or not at all, so a group-bound screen finds the same there)."""
     return "facts" if change is None else "reached"
 
 
@@ -160,7 +160,9 @@ def _orphans(facts: Facts, change: Change | None) -> Scope:
     reached = ""
     if change is not None:
         facts.db.execute(f"CREATE OR REPLACE TEMP TABLE touched_accounts AS {_TOUCHED_ACCOUNTS}")
-        reached = "WHERE grp IN (SELECT grp FROM dirty) OR account IN (SELECT account FROM touched_accounts)"
+        reached = (
+            "WHERE comp IN (SELECT comp FROM dirty) OR account IN (SELECT account FROM touched_accounts)"
+        )
     facts.db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE orphans AS

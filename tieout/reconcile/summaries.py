@@ -88,9 +88,12 @@ def refresh(facts: Facts, change: Change | None, *, full: bool = False) -> None:
             f"CREATE OR REPLACE TABLE misapplied_charges AS {_MISAPPLIED.format(source='facts', only='')}"
         )
     elif facts.changed_ids:
-        only = "AND grp IN (SELECT grp FROM changed_groups)"
-        facts.db.execute("DELETE FROM invoice_groups WHERE grp IN (SELECT grp FROM changed_groups)")
-        facts.db.execute(f"INSERT INTO invoice_groups {_INVOICE_GROUPS.format(source='reached', only=only)}")
+        # Every group of a reached component is whole in `reached`; groups merged away are gone.
+        regrouped = (
+            "SELECT grp FROM reached UNION SELECT grp FROM previous UNION SELECT grp FROM merged_groups"
+        )
+        facts.db.execute(f"DELETE FROM invoice_groups WHERE grp IN ({regrouped})")
+        facts.db.execute(f"INSERT INTO invoice_groups {_INVOICE_GROUPS.format(source='reached', only='')}")
         judged = "SELECT record_id FROM reached WHERE kind = 'payment' AND system = 'stripe' UNION SELECT record_id FROM previous"
         facts.db.execute(f"DELETE FROM misapplied_charges WHERE record_id IN ({judged})")
         facts.db.execute(f"INSERT INTO misapplied_charges {_MISAPPLIED.format(source='reached', only='')}")

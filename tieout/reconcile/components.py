@@ -1,0 +1,99 @@
+"""Components: twin groups joined by what payments are applied to, so that one holds all a cash check reads.
+
+A check of cash application reads a payment's twins, the invoices it pays and their twins, and the
+other payments applied to those invoices. Each record's `comp` is the union of its twin group
+(`grp`) with the twin groups its applications reach, found by union-find: after a rebuild over
+every application, afterwards from the changed records only. Components only ever merge (an
+application moved elsewhere leaves the old component whole), so a component holds at least what
+the checks read, perhaps more. The reach of a change (`changes.py`) is a set of components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tieout.reconcile.columnar import Facts
+
+_ALL_EDGES = """
+    SELECT DISTINCT p.comp, i.comp FROM applications a
+    JOIN facts p ON p.record_id = a.record_id
+    JOIN facts i ON i.kind = 'invoice' AND i.system = p.system AND i.native_id = a.invoice_id
+    WHERE p.comp <> i.comp
+"""
+
+_SPLIT_GROUPS = """
+    SELECT grp, list(DISTINCT comp) FROM facts WHERE grp IN (SELECT grp FROM regrouped_or_merged)
+    GROUP BY grp HAVING count(DISTINCT comp) > 1
+"""
+"""Twin groups whose records are in more than one component: a record new to the group, or groups merged."""
+
+_CHANGED_EDGES = """
+    SELECT NULL, [p.comp, i.comp] FROM applications a
+    JOIN facts p ON p.record_id = a.record_id AND a.record_id IN (SELECT record_id FROM changed_ids)
+    JOIN facts i ON i.kind = 'invoice' AND i.system = p.system AND i.native_id = a.invoice_id
+    WHERE p.comp <> i.comp
+    UNION ALL
+    SELECT NULL, [p.comp, i.comp] FROM facts i
+    JOIN applications a ON i.kind = 'invoice' AND a.invoice_id = i.native_id
+        AND i.record_id IN (SELECT record_id FROM changed_ids)
+    JOIN facts p ON p.record_id = a.record_id AND p.system = i.system
+    WHERE p.comp <> i.comp
+"""
+"""Components a changed payment's applications or a changed invoice's payers reach."""
+
+
+def assign_all(facts: Facts) -> None:
+    facts.db.execute("UPDATE facts SET comp = grp")
+    _merge(facts, [list(pair) for pair in facts.db.execute(_ALL_EDGES).fetchall()])
+
+
+def assign_changed(facts: Facts, merged_groups: Iterable[str]) -> set[str]:
+    """Components for the records in `changed_ids` (a temp table); returns every component the change
+    touched: those of the changed records before and after, and those merged.
+
+    A changed record that stayed in its twin group keeps its component; one new to a group starts
+    in a component of its own group, joined below with the group's other records."""
+    db = facts.db
+    db.execute(
+        "UPDATE facts SET comp = p.comp FROM previous p WHERE facts.record_id = p.record_id "
+        "AND facts.comp IS NULL AND facts.grp = p.grp"
+    )
+    facts.temp_table("merged_groups", {"grp": sorted(merged_groups)})
+    db.execute(
+        "CREATE OR REPLACE TEMP TABLE regrouped_or_merged AS SELECT grp FROM facts WHERE comp IS NULL "
+        "UNION SELECT grp FROM merged_groups"
+    )
+    db.execute("UPDATE facts SET comp = grp WHERE comp IS NULL")
+    joined = [comps for _, comps in db.execute(_CHANGED_EDGES).fetchall()]
+    if db.execute("SELECT count(*) FROM regrouped_or_merged").fetchall()[0][0]:
+        joined += [comps for _, comps in db.execute(_SPLIT_GROUPS).fetchall()]
+    roots = _merge(facts, joined)
+    touched = db.execute(
+        "SELECT comp FROM previous UNION SELECT comp FROM facts WHERE record_id IN (SELECT record_id FROM changed_ids)"
+    ).fetchall()
+    return {row[0] for row in touched} | set(roots)
+
+
+def _merge(facts: Facts, joined: list[list[str]]) -> set[str]:
+    """Union-find over lists of components to join; returns the components merged (old and new)."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.get(key, key) != key:
+            parent[key] = parent.get(parent[key], parent[key])
+            key = parent[key]
+        return key
+
+    for comps in joined:
+        roots = sorted({root(comp) for comp in comps})
+        for other in roots[1:]:
+            parent[other] = roots[0]
+    if not parent:
+        return set()
+    facts.temp_table("comp_roots", {"old": list(parent), "new": [root(key) for key in parent]})
+    facts.db.execute(
+        "UPDATE facts SET comp = comp_roots.new FROM comp_roots WHERE facts.comp = comp_roots.old"
+    )
+    return set(parent) | {root(key) for key in parent}
