@@ -323,6 +323,17 @@ class Facts:
         self.dirty_components = components.assign_changed(self, merged)
         return changed
 
+    def update_where(self, column: str, mapping: str, old: str, new: str) -> None:
+        """Set `column` to the mapping's new value where it holds an old one. The rows are found first
+        by row id: an UPDATE joined to the mapping costs seconds on a few million rows."""
+        self.db.execute(
+            f"CREATE OR REPLACE TEMP TABLE remapped AS SELECT f.rowid AS row_id, m.{new} AS value "
+            f"FROM facts f JOIN {mapping} m ON f.{column} = m.{old}"
+        )
+        self.db.execute(
+            f"UPDATE facts SET {column} = remapped.value FROM remapped WHERE facts.rowid = remapped.row_id"
+        )
+
     def temp_table(
         self, name: str, columns: Mapping[str, Sequence[object]], types: Mapping[str, str] | None = None
     ) -> None:
@@ -380,7 +391,7 @@ class Facts:
             for other in roots[1:]:
                 parent[other] = roots[0]
         self.temp_table("merged", {"old": list(parent), "new": [root(key) for key in parent]})
-        self.db.execute("UPDATE facts SET grp = merged.new FROM merged WHERE facts.grp = merged.old")
+        self.update_where("grp", "merged", "old", "new")
         return set(parent) | {root(key) for key in parent}
 
     def _pairs_reaching(self, regrouped: list[str]) -> list[tuple[str, list[str]]]:

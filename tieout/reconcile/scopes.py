@@ -145,24 +145,33 @@ _ORPHAN = """
 """
 """NetSuite invoices no billing invoice links directly (alone in its group)."""
 
-_TOUCHED_ACCOUNTS = """
-    SELECT link_salesforce AS account FROM touched WHERE kind = 'customer' AND link_salesforce IS NOT NULL
-    UNION SELECT c.link_salesforce FROM touched t JOIN facts c
+_TOUCHED_KEYS = """
+    SELECT c.link_salesforce AS account, t.currency, t.subtotal, t.period_start, t.period_end
+    FROM touched t JOIN facts c
         ON t.kind = 'invoice' AND c.kind = 'customer' AND c.system = t.system AND c.native_id = t.customer_id
 """
+"""The fallback keys (account, currency, subtotal, period) of the invoices touched, before and after."""
+
+_REACHED_ORPHANS = """
+    WHERE comp IN (SELECT comp FROM dirty)
+    OR account IN (SELECT link_salesforce FROM touched WHERE kind = 'customer')
+    OR EXISTS (SELECT 1 FROM touched_keys k WHERE k.account = keyed.account AND k.currency = keyed.currency
+        AND k.subtotal = keyed.subtotal AND k.period_start IS NOT DISTINCT FROM keyed.period_start
+        AND k.period_end IS NOT DISTINCT FROM keyed.period_end)
+"""
+"""Orphans a change reaches: touched, of a touched customer's account, or sharing a touched invoice's key."""
 
 
 def _orphans(facts: Facts, change: Change | None) -> Scope:
     """NetSuite invoices no billing invoice links directly, with every source sharing their fallback key.
 
-    A change reaches the orphans it touched and those of the accounts whose invoices it touched
-    (a billing invoice there may have come to share, or stopped sharing, an orphan's fallback key)."""
+    A change reaches the orphans it touched, those of a touched customer's account, and those whose
+    fallback key a touched invoice has or had (a billing invoice may have come to share, or stopped
+    sharing, an orphan's key)."""
     reached = ""
     if change is not None:
-        facts.db.execute(f"CREATE OR REPLACE TEMP TABLE touched_accounts AS {_TOUCHED_ACCOUNTS}")
-        reached = (
-            "WHERE comp IN (SELECT comp FROM dirty) OR account IN (SELECT account FROM touched_accounts)"
-        )
+        facts.db.execute(f"CREATE OR REPLACE TEMP TABLE touched_keys AS {_TOUCHED_KEYS}")
+        reached = _REACHED_ORPHANS
     facts.db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE orphans AS
