@@ -93,7 +93,5 @@ def _merge(facts: Facts, joined: list[list[str]]) -> set[str]:
     if not parent:
         return set()
     facts.temp_table("comp_roots", {"old": list(parent), "new": [root(key) for key in parent]})
-    facts.db.execute(
-        "UPDATE facts SET comp = comp_roots.new FROM comp_roots WHERE facts.comp = comp_roots.old"
-    )
+    facts.update_where("comp", "comp_roots", "old", "new")
     return set(parent) | {root(key) for key in parent}

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from tieout.findings import Finding
 from tieout.model import RECORD_TYPES, CanonicalRecord
 from tieout.reconcile.changes import Change
+from tieout.reconcile.closure import Scope, Screen
 from tieout.reconcile.columnar import Facts
 from tieout.reconcile.rules.base import Check
-from tieout.reconcile.scopes import Scope, Screen
 from tieout.reconcile.snapshot import Snapshot
 from tieout.store import Store
 from tieout.store.records import decode_canonical

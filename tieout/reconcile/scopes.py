@@ -15,73 +15,17 @@ would report never left out; `tests/test_reconcile_columnar.py` holds them to th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from tieout.money import currency_exponent
-from tieout.reconcile.changes import NOWHERE, TOUCHED, Change
+from tieout.reconcile.changes import NOWHERE, Change
+from tieout.reconcile.closure import Scope, Screen, base_of, closed, closed_groups, ids, settled_region
 from tieout.reconcile.columnar import Facts, rows_where
+from tieout.reconcile.scopes_crm import contract_screen, customer_screen
 from tieout.reconcile.summaries import invoice_groups_of
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The records a check runs over, and the region of records whose open exceptions the run settles.
-
-    `region` is SQL selecting record ids; None settles every open exception of the check's rules
-    (a full run). An open exception that names no record of the region is left as it is: nothing
-    it depends on changed."""
-
-    record_ids: set[str]
-    region: str | None = None
-
-
-Screen = Callable[[Facts, Change | None], Scope]
-
-
-def _region(change: Change | None, *extra: str) -> str | None:
-    return None if change is None else " UNION ".join([TOUCHED, *extra])
-
 
 _BILLABLE = "m.kind = 'invoice' AND m.system = 'metronome' AND m.status IN ('open', 'paid', 'uncollectible') AND m.total > 0"
 _COLLECTED = "('succeeded', 'refunded', 'partially_refunded', 'disputed')"
-
-
-def _ids(facts: Facts, sql: str) -> set[str]:
-    return {row[0] for row in facts.db.execute(sql).fetchall()}
-
-
-def _base(change: Change | None) -> str:
-    """The records a group-bound screen reads: every record, or those of the components the change
-    reached (a whole component is reached or not at all, so a group-bound screen finds the same there)."""
-    return "facts" if change is None else "reached"
-
-
-def _closed(anchor: str, *, groups: bool = True, base: str = "facts") -> str:
-    """The anchor records, their whole twin groups, and every customer those records name."""
-    if groups:
-        return _closed_groups(f"SELECT grp FROM {base} WHERE record_id IN ({anchor})", base=base)
-    return _with_customers(f"SELECT {_MEMBER} FROM {base} WHERE record_id IN ({anchor})")
-
-
-def _closed_groups(groups: str, *, base: str = "facts") -> str:
-    """Every record of these twin groups, and every customer those records name."""
-    if base == "facts":
-        return _with_customers(rows_where(f"grp IN ({groups})", _MEMBER))
-    return _with_customers(f"SELECT {_MEMBER} FROM {base} WHERE grp IN ({groups})")
-
-
-_MEMBER = "record_id, system, customer_id"
-"""What a closure reads of its members: themselves, and the customers they name."""
-
-
-def _with_customers(members: str) -> str:
-    return f"""
-        WITH members AS ({members})
-        SELECT record_id FROM members
-        UNION SELECT c.record_id FROM facts c JOIN members m
-            ON c.kind = 'customer' AND c.system = m.system AND c.native_id = m.customer_id
-    """
 
 
 def _invoice_groups(change: Change | None) -> str:
@@ -101,7 +45,7 @@ def _unclean_invoices(facts: Facts, change: Change | None) -> Scope:
             AND s_subtotal = m_subtotal AND n_subtotal = m_subtotal
             AND s_tax = n_tax AND s_total = n_total, false)
     """
-    return Scope(_ids(facts, _closed_groups(groups, base=_base(change))), _region(change))
+    return Scope(ids(facts, closed_groups(groups, base=base_of(change))), settled_region(change))
 
 
 _USAGE_KEYS = """
@@ -135,7 +79,7 @@ def _usage(facts: Facts, change: Change | None) -> Scope:
             "SELECT record_id FROM facts WHERE system = 'metronome' AND kind IN ('invoice', 'usage') "
             "AND (customer_id, period_start, period_end) IN (SELECT * FROM usage_keys)"
         )
-    return Scope(_ids(facts, _closed(anchor, groups=False)), region)
+    return Scope(ids(facts, closed(anchor, groups=False)), region)
 
 
 _ORPHAN = """
@@ -194,17 +138,17 @@ def _orphans(facts: Facts, change: Change | None) -> Scope:
             AND m.period_end IS NOT DISTINCT FROM o.period_end
             WHERE {_BILLABLE}
     """
-    return Scope(_ids(facts, _closed_groups(groups)), _region(change, "SELECT record_id FROM orphans"))
+    return Scope(ids(facts, closed_groups(groups)), settled_region(change, "SELECT record_id FROM orphans"))
 
 
 def _payments_missing(facts: Facts, change: Change | None) -> Scope:
     anchor = f"""
-        SELECT c.record_id FROM {_base(change)} c WHERE c.kind = 'payment' AND c.system = 'stripe'
+        SELECT c.record_id FROM {base_of(change)} c WHERE c.kind = 'payment' AND c.system = 'stripe'
         AND c.status IN {_COLLECTED} AND NOT EXISTS (
-            SELECT 1 FROM {_base(change)} n WHERE n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp
+            SELECT 1 FROM {base_of(change)} n WHERE n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp
             AND (n.link_stripe = c.native_id OR c.link_netsuite = n.native_id))
     """
-    return Scope(_ids(facts, _closed(anchor, base=_base(change))), _region(change))
+    return Scope(ids(facts, closed(anchor, base=base_of(change))), settled_region(change))
 
 
 def _misapplied(facts: Facts, change: Change | None) -> Scope:
@@ -212,8 +156,8 @@ def _misapplied(facts: Facts, change: Change | None) -> Scope:
     charges = "SELECT record_id FROM misapplied_charges"
     if change is not None:
         charges += " WHERE record_id IN (SELECT record_id FROM reached WHERE kind = 'payment')"
-    anchor = _with_paid_invoices(charges, base=_base(change))
-    return Scope(_ids(facts, _closed(anchor, base=_base(change))), _region(change))
+    anchor = _with_paid_invoices(charges, base=base_of(change))
+    return Scope(ids(facts, closed(anchor, base=base_of(change))), settled_region(change))
 
 
 def _with_paid_invoices(charges: str, *, base: str = "facts") -> str:
@@ -228,36 +172,36 @@ def _with_paid_invoices(charges: str, *, base: str = "facts") -> str:
 
 def _partials(facts: Facts, change: Change | None) -> Scope:
     anchor = f"""
-        SELECT record_id FROM {_base(change)} WHERE kind = 'invoice' AND system = 'stripe' AND status = 'open'
+        SELECT record_id FROM {base_of(change)} WHERE kind = 'invoice' AND system = 'stripe' AND status = 'open'
         AND paid > 0 AND remaining > 0
     """
-    return Scope(_ids(facts, _closed(anchor, base=_base(change))), _region(change))
+    return Scope(ids(facts, closed(anchor, base=base_of(change))), settled_region(change))
 
 
 def _paid_but_open(facts: Facts, change: Change | None) -> Scope:
     """Stripe invoices paid whose NetSuite group mate is open, with every charge that paid them."""
     invoices = f"""
-        SELECT s.record_id, s.native_id FROM {_base(change)} s WHERE s.kind = 'invoice' AND s.system = 'stripe'
+        SELECT s.record_id, s.native_id FROM {base_of(change)} s WHERE s.kind = 'invoice' AND s.system = 'stripe'
         AND s.status = 'paid' AND s.grp IN (
             SELECT grp FROM {_invoice_groups(change)} WHERE stripe_paid AND netsuite_open)
     """
     charges = f"""
         SELECT DISTINCT a.record_id FROM applications a JOIN ({invoices}) s ON a.invoice_id = s.native_id
-        JOIN {_base(change)} c ON c.record_id = a.record_id AND c.system = 'stripe'
+        JOIN {base_of(change)} c ON c.record_id = a.record_id AND c.system = 'stripe'
     """
-    paid = _with_paid_invoices(charges, base=_base(change))
+    paid = _with_paid_invoices(charges, base=base_of(change))
     anchor = f"SELECT record_id FROM ({invoices}) UNION SELECT record_id FROM ({paid})"
-    return Scope(_ids(facts, _closed(anchor, base=_base(change))), _region(change))
+    return Scope(ids(facts, closed(anchor, base=base_of(change))), settled_region(change))
 
 
 def _refunds(facts: Facts, change: Change | None) -> Scope:
     anchor = f"""
-        SELECT r.record_id FROM {_base(change)} r WHERE r.kind = 'refund' AND r.system = 'stripe'
+        SELECT r.record_id FROM {base_of(change)} r WHERE r.kind = 'refund' AND r.system = 'stripe'
         AND r.status = 'succeeded' AND NOT EXISTS (
-            SELECT 1 FROM {_base(change)} n WHERE n.kind = 'refund' AND n.system = 'netsuite' AND n.grp = r.grp
+            SELECT 1 FROM {base_of(change)} n WHERE n.kind = 'refund' AND n.system = 'netsuite' AND n.grp = r.grp
             AND (n.link_stripe = r.native_id OR r.link_netsuite = n.native_id))
     """
-    return Scope(_ids(facts, _closed(anchor, base=_base(change))), _region(change))
+    return Scope(ids(facts, closed(anchor, base=base_of(change))), settled_region(change))
 
 
 def _payouts(facts: Facts, change: Change | None) -> Scope:
@@ -266,7 +210,7 @@ def _payouts(facts: Facts, change: Change | None) -> Scope:
         change.reaches("stripe", "payout") or change.reaches("netsuite", "payout")
     ):
         return Scope(set(), NOWHERE)
-    return Scope(_ids(facts, "SELECT record_id FROM facts WHERE kind = 'payout'"))
+    return Scope(ids(facts, "SELECT record_id FROM facts WHERE kind = 'payout'"))
 
 
 _CASH_KEYS = """
@@ -295,7 +239,9 @@ def _unapplied(facts: Facts, change: Change | None) -> Scope:
             AND i.customer_id = p.customer_id AND i.currency = p.currency AND i.status = 'open' AND i.remaining > 0
     """
     # Both rules name the payment: one of them now reached has money unapplied, or was touched.
-    return Scope(_ids(facts, _closed(anchor, groups=False)), _region(change, "SELECT record_id FROM cash"))
+    return Scope(
+        ids(facts, closed(anchor, groups=False)), settled_region(change, "SELECT record_id FROM cash")
+    )
 
 
 def _ar_control(facts: Facts, change: Change | None) -> Scope:
@@ -322,7 +268,7 @@ def _ar_control_records(facts: Facts) -> set[str]:
         {"places": "INTEGER"},
     )
     rounded = " ".join(f"WHEN {places} THEN round(amount * rate, {places})" for places in range(5))
-    return _ids(
+    return ids(
         facts,
         f"""
         WITH gl AS (
@@ -349,71 +295,6 @@ def _ar_control_records(facts: Facts) -> set[str]:
     )
 
 
-def _contracts(facts: Facts, change: Change | None) -> Scope:
-    """Active deals without a directly linked billing contract, or at another price; their billed invoices."""
-    anchor = f"""
-        WITH deals AS (
-            SELECT * FROM {_base(change)} WHERE kind = 'contract' AND system = 'salesforce' AND status = 'active'),
-        billing AS (SELECT b.*, d.record_id AS deal FROM deals d
-            JOIN {_base(change)} b ON b.kind = 'contract' AND b.system = 'metronome' AND b.grp = d.grp)
-        SELECT d.record_id FROM deals d WHERE NOT EXISTS (
-            SELECT 1 FROM billing b WHERE b.deal = d.record_id
-            AND (b.link_salesforce = d.native_id OR d.link_metronome = b.native_id))
-        UNION SELECT deal FROM billing GROUP BY deal HAVING count(*) > 1
-        UNION SELECT b.deal FROM billing b JOIN prices bp ON bp.record_id = b.record_id
-            JOIN prices dp ON dp.record_id = b.deal AND dp.product_id = bp.product_id
-            AND dp.currency = bp.currency AND dp.unit_price <> bp.unit_price
-    """
-    grouped = _ids(facts, _closed(anchor, base=_base(change)))
-    billed = _invoices_of(facts, grouped, "contract", "metronome", "i.contract_id = b.native_id")
-    return Scope(grouped | billed, _region(change))
-
-
-def _invoices_of(facts: Facts, chosen: set[str], kind: str, system: str, match: str) -> set[str]:
-    """The invoices (`i`) of the chosen records of this kind and system (`b`) that `match` pairs."""
-    if not chosen:
-        return set()
-    facts.temp_table("chosen", {"record_id": sorted(chosen)})
-    return _ids(
-        facts,
-        f"""
-        SELECT i.record_id FROM facts i JOIN facts b ON b.record_id IN (SELECT record_id FROM chosen)
-            AND b.kind = '{kind}' AND b.system = '{system}'
-            AND i.kind = 'invoice' AND i.system = b.system AND {match}
-        """,
-    )
-
-
-def customer_screen(subsidiary_map: Mapping[str, str]) -> Screen:
-    """CRM accounts whose NetSuite twin differs (name, currency, mapped subsidiary), with its open invoices."""
-
-    def screen(facts: Facts, change: Change | None) -> Scope:
-        facts.temp_table(
-            "subsidiary_map", {"code": list(subsidiary_map), "internal_id": list(subsidiary_map.values())}
-        )
-        anchor = f"""
-            WITH accounts AS (SELECT * FROM {_base(change)} WHERE kind = 'customer' AND system = 'salesforce'),
-            twins AS (SELECT a.record_id AS account, n.* FROM accounts a
-                JOIN {_base(change)} n ON n.kind = 'customer' AND n.system = 'netsuite' AND n.grp = a.grp)
-            SELECT a.record_id FROM accounts a JOIN twins t ON t.account = a.record_id
-            LEFT JOIN subsidiary_map m ON m.code = a.subsidiary_id
-            WHERE NOT coalesce(
-                (t.link_salesforce = a.native_id OR a.link_netsuite = t.native_id)
-                AND a.name_key = t.name_key
-                AND (a.currency IS NULL OR t.currency IS NULL OR a.currency = t.currency)
-                AND (a.subsidiary_id IS NULL OR t.subsidiary_id IS NULL
-                     OR coalesce(m.internal_id, a.subsidiary_id) = t.subsidiary_id), false)
-            UNION SELECT account FROM twins GROUP BY account HAVING count(*) > 1
-        """
-        customers = _ids(facts, _closed(anchor, base=_base(change)))
-        invoices = _invoices_of(
-            facts, customers, "customer", "netsuite", "i.customer_id = b.native_id AND i.status = 'open'"
-        )
-        return Scope(customers | invoices, _region(change))
-
-    return screen
-
-
 def screens(subsidiary_map: Mapping[str, str]) -> dict[frozenset[str], Screen]:
     """The screen of each check, by the rule codes the check reports."""
     customers = customer_screen(subsidiary_map)
@@ -431,8 +312,8 @@ def screens(subsidiary_map: Mapping[str, str]) -> dict[frozenset[str], Screen]:
         frozenset({"PAYOUT_DEPOSIT_MISMATCH"}): _payouts,
         frozenset({"UNAPPLIED_CASH", "AMBIGUOUS_CASH_MATCH"}): _unapplied,
         frozenset({"AR_CONTROL_MISMATCH"}): _ar_control,
-        frozenset({"CRM_PRICE_MISMATCH"}): _contracts,
-        frozenset({"CONTRACT_MISSING_IN_BILLING"}): _contracts,
+        frozenset({"CRM_PRICE_MISMATCH"}): contract_screen,
+        frozenset({"CONTRACT_MISSING_IN_BILLING"}): contract_screen,
         frozenset({"CUSTOMER_NAME_MISMATCH"}): customers,
         frozenset({"CUSTOMER_CURRENCY_MISMATCH"}): customers,
         frozenset({"CUSTOMER_SUBSIDIARY_MISMATCH"}): customers,
