@@ -112,6 +112,13 @@ PREVIOUS_COLUMNS = (
 """What the reach of a change is worked out from, kept of each changed record as it was."""
 
 
+_SAME_REACH = " AND ".join(
+    f"n.{column} IS NOT DISTINCT FROM p.{column}"
+    for column in (*(f"link_{system}" for system in SYSTEMS), "entity_id", "kind")
+)
+"""A record re-projected (`n`) meets the same groups as it did (`p`)."""
+
+
 def rows_where(condition: str, columns: str = "*") -> str:
     """The facts rows meeting a condition that joins a small table, fetched in two steps: DuckDB
     reads every projected column of every row before a semi-join filters them, so the rows are
@@ -231,7 +238,12 @@ class Facts:
             },
             {"deleted": "BOOLEAN", "stored_at": "TIMESTAMP"},
         )
-        self.db.execute(f"INSERT INTO facts SELECT *, NULL AS grp, NULL AS comp FROM ({_PROJECTION})")
+        # A re-projected record whose links and crosswalk entity are what they were keeps its group and
+        # component (set here: updating them afterwards costs a rewrite of the rows' segments).
+        self.db.execute(
+            f"INSERT INTO facts SELECT n.*, p.grp, p.comp FROM ({_PROJECTION}) AS n "
+            f"LEFT JOIN previous p ON p.record_id = n.record_id AND {_SAME_REACH}"
+        )
         self.db.execute(
             "INSERT INTO applications SELECT record_id, unnest(json_extract_string(payload, "
             "'$.applications[*].invoice_id')) FROM staged WHERE kind = 'payment' AND NOT deleted"
@@ -305,14 +317,6 @@ class Facts:
         for table in ("facts", "applications", "prices"):
             self.db.execute(f"DELETE FROM {table} WHERE {in_changed}")
         self._load(changed_rows, entities)
-        same_reach = " AND ".join(
-            f"facts.{column} IS NOT DISTINCT FROM p.{column}"
-            for column in (*(f"link_{system}" for system in SYSTEMS), "entity_id", "kind")
-        )
-        self.db.execute(
-            f"UPDATE facts SET grp = p.grp FROM previous p WHERE facts.record_id = p.record_id "
-            f"AND facts.grp IS NULL AND {same_reach}"
-        )
         regrouped = [
             row[0] for row in self.db.execute("SELECT record_id FROM facts WHERE grp IS NULL").fetchall()
         ]

@@ -53,13 +53,9 @@ def assign_changed(facts: Facts, merged_groups: Iterable[str]) -> set[str]:
     """Components for the records in `changed_ids` (a temp table); returns every component the change
     touched: those of the changed records before and after, and those merged.
 
-    A changed record that stayed in its twin group keeps its component; one new to a group starts
-    in a component of its own group, joined below with the group's other records."""
+    A changed record that stayed in its twin group kept its component when it was projected; one new
+    to a group starts in a component of its own group, joined below with the group's other records."""
     db = facts.db
-    db.execute(
-        "UPDATE facts SET comp = p.comp FROM previous p WHERE facts.record_id = p.record_id "
-        "AND facts.comp IS NULL AND facts.grp = p.grp"
-    )
     facts.temp_table("merged_groups", {"grp": sorted(merged_groups)})
     db.execute(
         "CREATE OR REPLACE TEMP TABLE regrouped_or_merged AS SELECT grp FROM facts WHERE comp IS NULL "
