@@ -35,6 +35,10 @@ from tieout.store.facts import CanonicalRow
 CHUNK = 100_000
 LAYOUT = 4
 """The projection's table layout (and grouping); a cache of another layout is rebuilt."""
+MEMORY_LIMIT = "1GB"
+"""DuckDB's memory for a projection kept in a file; beyond it, it spills to disk. Its default (most of the machine's memory)
+let a full reconcile of a million invoices peak near 2 GB; at 1 GB it peaks near 1.1 GB and takes
+about a fifth longer."""
 POSTGRES_LOOKBACK = 10_000
 """PostgreSQL hands out sequence numbers before commit, so a late commit can land below the
 watermark; that many entries below it are read again (unchanged ones are skipped by hash)."""
@@ -138,6 +142,9 @@ class Facts:
         """Components the last catch-up touched: those of changed records, before and after, and merged ones."""
         self.db = duckdb.connect(str(path) if path is not None else ":memory:")
         self.db.execute("SET preserve_insertion_order = false")
+        if path is not None:
+            # An in-memory projection (PostgreSQL stores) must hold every row, so it keeps the default.
+            self.db.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT)")
         if self._meta("layout") not in (None, LAYOUT):
             # Projected by another tieout: start again rather than read columns that moved.
