@@ -17,6 +17,9 @@ def field(payload: Mapping[str, Any], key: str, path: str) -> Any:
 
 
 def text(payload: Mapping[str, Any], key: str, path: str) -> str:
+    value = payload.get(key)
+    if type(value) is str and value:
+        return value
     value = field(payload, key, path)
     if not isinstance(value, str) or not value:
         raise MappingError("expected a non-empty string", field_path=path, value=value)

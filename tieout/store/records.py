@@ -51,10 +51,6 @@ def _total_minor(record: CanonicalRecord) -> int | None:
     return None
 
 
-def encode_canonical(record: CanonicalRecord, *, stream: str, stored_at: datetime) -> dict[str, Any]:
-    return {**canonical_row(record, stream=stream), "stored_at": stored_at}
-
-
 def canonical_row(record: CanonicalRecord, *, stream: str) -> dict[str, Any]:
     """A canonical record as its row holds it, less `stored_at` (set when the row is written)."""
     # pydantic's own JSON encoder writes fields in the model's order; the one dict a record
@@ -122,7 +118,7 @@ def _sqlite_upsert(
             moment = value[index]
             if moment is not None:
                 text = texts.get(moment)
-                if text is None:  # a naive moment never equals an aware one: it gets here, and is refused
+                if text is None:  # a naive moment never equals a cached aware one, so it is refused here
                     text = texts[moment] = _sqlite_datetime(moment)
                 value[index] = text
         values.append((*value, *tail))

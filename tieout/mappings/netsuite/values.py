@@ -20,6 +20,8 @@ from tieout.money import Money, normalize_currency, to_decimal
 
 def text(payload: Mapping[str, Any], name: str, *, path: str = "") -> str | None:
     value = payload.get(name)
+    if type(value) is str and value:
+        return value  # SuiteQL's every value: checked before the general case
     if value is None or value == "":
         return None
     if not isinstance(value, str | int | Decimal):

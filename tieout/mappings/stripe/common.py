@@ -81,6 +81,8 @@ def items(value: Any, path: str) -> list[Mapping[str, Any]]:
 
 def integer(value: Any, path: str) -> int:
     """A JSON integer (Stripe's minor units); floats, strings and booleans are refused."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise MappingError("expected an integer amount in minor units", field_path=path, value=value)
     return value
