@@ -39,6 +39,11 @@ MEMORY_LIMIT = "1GB"
 """DuckDB's memory for a projection kept in a file; beyond it, it spills to disk. Its default (most of the machine's memory)
 let a full reconcile of a million invoices peak near 2 GB; at 1 GB it peaks near 1.1 GB and takes
 about a fifth longer."""
+CHECKPOINT_AFTER = "64MB"
+"""How much write-ahead log a projection kept in a file gathers before DuckDB writes it into the file.
+Checkpointing rewrites every row group a change touched, most of them after scattered changes (0.6 s
+at a million invoices for a one-percent change); the log of such a change is about 4 MB and is
+replayed in milliseconds when the file is opened, so a checkpoint comes every dozen runs or so."""
 POSTGRES_LOOKBACK = 10_000
 """PostgreSQL hands out sequence numbers before commit, so a late commit can land below the
 watermark; that many entries below it are read again (unchanged ones are skipped by hash)."""
@@ -145,6 +150,7 @@ class Facts:
         if path is not None:
             # An in-memory projection (PostgreSQL stores) must hold every row, so it keeps the default.
             self.db.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            self.db.execute(f"SET checkpoint_threshold = '{CHECKPOINT_AFTER}'")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT)")
         if self._meta("layout") not in (None, LAYOUT):
             # Projected by another tieout: start again rather than read columns that moved.
@@ -169,6 +175,7 @@ class Facts:
         )
 
     def close(self) -> None:
+        self.db.execute("PRAGMA disable_checkpoint_on_shutdown")
         self.db.close()
 
     def _meta(self, name: str) -> int | None:
@@ -228,6 +235,7 @@ class Facts:
             "CREATE OR REPLACE TABLE applications AS SELECT * FROM applications ORDER BY record_id"
         )
         self._set_watermark(head)
+        self.db.execute("CHECKPOINT")
         return self.db.execute("SELECT count(*) FROM facts").fetchall()[0][0], read
 
     def _load(self, rows: Sequence[CanonicalRow], entities: dict[str, str]) -> None:
