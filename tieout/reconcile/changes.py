@@ -45,6 +45,13 @@ _WIDENINGS = {
 }
 """Components the change reaches from the members, by the member kind that must be present to look."""
 
+REACHED_COLUMNS = (
+    "record_id, kind, system, native_id, customer_id, currency, status, subsidiary_id, contract_id, total, "
+    "subtotal, tax, paid, remaining, period_start, period_end, link_salesforce, link_metronome, link_stripe, "
+    "link_netsuite, entity_id, name_key, grp, comp"
+)
+"""What the screens read of the reached records (fetching scattered rows costs by the column)."""
+
 NOWHERE = "SELECT CAST(NULL AS VARCHAR) AS record_id WHERE false"
 """The region of a rule the change does not reach: none of its open exceptions is settled."""
 
@@ -61,7 +68,7 @@ class Change:
         facts.temp_table("changed_components", {"comp": sorted(facts.dirty_components)})
         # The components the catch-up touched are fetched first: most of what the change reaches.
         db.execute(
-            f"CREATE OR REPLACE TEMP TABLE reached AS {rows_where('comp IN (SELECT comp FROM changed_components)')}"
+            f"CREATE OR REPLACE TEMP TABLE reached AS {rows_where('comp IN (SELECT comp FROM changed_components)', REACHED_COLUMNS)}"
         )
         db.execute(f"CREATE OR REPLACE TEMP TABLE members AS {_MEMBERS}")
         present = {row[0] for row in db.execute("SELECT DISTINCT kind FROM members").fetchall()}
@@ -72,7 +79,9 @@ class Change:
         )
         db.execute(
             "INSERT INTO reached "
-            + rows_where("comp IN (SELECT comp FROM dirty EXCEPT SELECT comp FROM changed_components)")
+            + rows_where(
+                "comp IN (SELECT comp FROM dirty EXCEPT SELECT comp FROM changed_components)", REACHED_COLUMNS
+            )
         )
         db.execute(
             f"CREATE OR REPLACE TEMP VIEW touched AS SELECT {PREVIOUS_COLUMNS} FROM reached "

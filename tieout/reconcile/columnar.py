@@ -312,10 +312,16 @@ class Facts:
             entities = tx.entities_of(record_ids)
             rows = tx.canonical_rows(record_ids)
         self.temp_table("asked", {"record_id": record_ids})
+        # What the asked records were, found once by row id; kept below for those that changed.
+        self.db.execute(
+            "CREATE OR REPLACE TEMP TABLE before AS SELECT rowid AS row_id, content_hash, "
+            f"{PREVIOUS_COLUMNS} FROM facts WHERE rowid IN (SELECT rowid FROM facts WHERE "
+            "record_id IN (SELECT record_id FROM asked))"
+        )
         known = {
             record_id: (content_hash, entity_id)
             for record_id, content_hash, entity_id in self.db.execute(
-                "SELECT record_id, content_hash, entity_id FROM facts WHERE record_id IN (SELECT record_id FROM asked)"
+                "SELECT record_id, content_hash, entity_id FROM before"
             ).fetchall()
         }
         changed_rows = [
@@ -327,9 +333,10 @@ class Facts:
             return []
         self.temp_table("changed_ids", {"record_id": changed})
         in_changed = "record_id IN (SELECT record_id FROM changed_ids)"
-        self.db.execute(f"INSERT INTO previous {rows_where(in_changed, PREVIOUS_COLUMNS)}")
+        self.db.execute(f"INSERT INTO previous SELECT {PREVIOUS_COLUMNS} FROM before WHERE {in_changed}")
         self.db.execute(f"INSERT INTO previous_applications SELECT * FROM applications WHERE {in_changed}")
-        for table in ("facts", "applications", "prices"):
+        self.db.execute(f"DELETE FROM facts WHERE rowid IN (SELECT row_id FROM before WHERE {in_changed})")
+        for table in ("applications", "prices"):
             self.db.execute(f"DELETE FROM {table} WHERE {in_changed}")
         self._load(changed_rows, entities)
         regrouped = [
