@@ -58,6 +58,8 @@ def _usage(facts: Facts, change: Change | None) -> Scope:
     """Billing invoices of a customer and period with usage on record, that usage, and the customer.
 
     A change reaches the customers and periods of the billing invoices and usage it touched."""
+    if not facts.db.execute("SELECT count(*) FROM facts WHERE kind = 'usage'").fetchall()[0][0]:
+        return Scope(set(), settled_region(change))  # no usage on record: nothing billed can differ from it
     keyed = (
         ""
         if change is None
@@ -126,6 +128,8 @@ def _orphans(facts: Facts, change: Change | None) -> Scope:
         SELECT * FROM keyed {reached}
         """
     )
+    if not facts.db.execute("SELECT count(*) FROM orphans").fetchall()[0][0]:
+        return Scope(set(), settled_region(change, "SELECT record_id FROM orphans"))
     groups = f"""
         WITH keyed AS (SELECT * FROM orphans),
         billing_customers AS (
