@@ -19,8 +19,10 @@ from fakeledger import (
 
 from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.connectors.base import Page
+from tieout.errors import MappingError
 from tieout.mappings.context import FieldMappings
-from tieout.runner import SyncService
+from tieout.model import Customer
+from tieout.runner import SyncService, _storable_row
 from tieout.store import Store
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -270,3 +272,27 @@ def test_a_change_feed_watermark_moves_the_cursor_even_when_nothing_changed(
         with store.transaction() as tx:
             cursor = tx.get_cursor("ledgerly", stream)
         assert cursor is not None and cursor.watermark == started, stream
+
+
+@pytest.mark.parametrize(
+    ("legal_name", "links", "problem"),
+    [
+        ("Acme\x00 GmbH", {}, "legal_name: the text holds a NUL character"),
+        ("Acme \ud800", {}, "legal_name: the text holds a lone surrogate"),
+        ("Acme", {"stripe\ud800": "cus_1"}, "links: the text holds a lone surrogate"),
+    ],
+)
+def test_text_the_store_cannot_hold_fails_its_own_record_by_field(
+    legal_name: str, links: dict[str, str], problem: str
+) -> None:
+    record = Customer(system="ledgerly", native_id="c-1", legal_name=legal_name, links=links)
+    with pytest.raises(MappingError) as raised:
+        _storable_row(record, "customers")
+    assert str(raised.value).startswith(problem)
+
+
+@pytest.mark.parametrize("legal_name", ["Caf\u00e9 \u2603 K.K.", "a literal \\u0000 and \ufffd"])
+def test_text_that_only_looks_unstorable_is_stored(legal_name: str) -> None:
+    record = Customer(system="ledgerly", native_id="c-1", legal_name=legal_name, links={"stripe": "cus_1"})
+    row = _storable_row(record, "customers")
+    assert Customer.model_validate_json(str(row["payload"])) == record
