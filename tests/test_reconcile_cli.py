@@ -63,3 +63,23 @@ def test_a_plain_run_checks_what_changed_and_full_checks_everything(tmp_path: Pa
     assert full["incremental"] is False and full["refreshed"] == len(ledger.expected)
     text = CliRunner().invoke(app, ["--config", str(config), "reconcile"]).output
     assert f"{len(ledger.expected)} open in the queue (checked what changed since the last run" in text
+
+
+def test_a_cache_path_keeps_the_projection_between_runs_for_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """In memory, a PostgreSQL store's projection is rebuilt by every run, which then looks at every
+    record; `reconcile.cache_path` keeps it in a file, and runs look only at what changed."""
+    config = tmp_path / "tieout.yaml"
+    config.write_text(
+        f"version: 1\nstore: {{url: '{postgres_url}'}}\nreconcile: {{cache_path: projection.duckdb}}\n"
+    )
+    store = Store.open(postgres_url)
+    ledger = generate(store, 300, seed=4, defect_rate=0.01)
+    first = _reconcile(config)
+    assert (tmp_path / "projection.duckdb").exists() and first["incremental"] is False
+    change(store, ledger, 0.02)
+    store.close()
+    again = _reconcile(config)
+    assert again["incremental"] is True and 0 < int(str(again["projected"])) < 300
+    assert again["open_total"] == len(ledger.expected)

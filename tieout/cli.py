@@ -311,9 +311,7 @@ def reconcile(
     with errors_to_exit_codes():
         day = parse_since(since) if since is not None else None
         config, store = _open()
-        result = Reconciler(store, value_maps=config.field_mappings.value_maps).run(
-            rule, since=day, full=full
-        )
+        result = Reconciler.from_config(config, store).run(rule, since=day, full=full)
     if as_json:
         print_json(result.as_dict())
         return

@@ -27,6 +27,7 @@ from tieout.config_sections import (
     AlertsConfig,
     LoggingConfig,
     MetricsConfig,
+    ReconcileConfig,
     ScheduleConfig,
     WebConfig,
     WebhooksConfig,
@@ -87,6 +88,7 @@ class FileConfig(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class TieoutConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    reconcile_cache: Path | None = None
+    """Where the reconcile projection is kept (`reconcile.cache_path`, resolved); None: the default."""
 
     def system(self, name: str) -> SystemSettings:
         try:
@@ -403,6 +407,9 @@ def load_config(
         metrics=parsed.metrics,
         web=parsed.web,
         webhooks=parsed.webhooks,
+        reconcile_cache=(
+            config_path.parent / parsed.reconcile.cache_path if parsed.reconcile.cache_path else None
+        ),
     )
 
 
@@ -420,7 +427,7 @@ def _inline_section_secrets(
     parsed: FileConfig, interpolate: _Interpolator, file: str, index: Mapping[FieldPath, int]
 ) -> list[ConfigProblem]:
     problems = []
-    for section in ("schedule", "workers", "alerts", "logging", "metrics", "web", "webhooks"):
+    for section in ("schedule", "workers", "alerts", "logging", "metrics", "web", "webhooks", "reconcile"):
         for path in _secret_paths(getattr(parsed, section), (section,)):
             if path not in interpolate.interpolated:
                 problems.append(

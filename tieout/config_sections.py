@@ -150,6 +150,16 @@ class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class ReconcileConfig(_Section):
+    """Where the columnar projection reconcile matches on is kept between runs.
+
+    By default it lives beside a SQLite state store, and in memory (rebuilt by every run, so every
+    run looks at every record) for PostgreSQL; a `cache_path` (relative to the configuration file)
+    keeps it in a file for either, so runs look only at what changed. One file per host."""
+
+    cache_path: str | None = None
+
+
 class MetricsConfig(_Section):
     """Prometheus metrics: the scheduler serves them on its own port; the web app at /metrics."""
 

@@ -210,9 +210,7 @@ class ResyncService:
                 action.resyncs.append(self.resync_records(system, stream, native_ids, trigger="exception"))
             except TieoutError as exc:
                 action.errors.append(f"{system} {stream}: {exc}")
-        reconciler = Reconciler(
-            self.store, value_maps=self.config.field_mappings.value_maps, clock=self.clock
-        )
+        reconciler = Reconciler.from_config(self.config, self.store, clock=self.clock)
         if exception.rule_code in reconciler.rules and all(item.pull for item in action.resyncs):
             reconciler.run([exception.rule_code])
         return self._audit(action, actor, exception.status)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tieout.errors import ConfigError, ConfigProblem
 from tieout.findings import Finding
@@ -34,6 +35,9 @@ from tieout.reconcile.scoped import ScopedChecks
 from tieout.reconcile.scopes import screens
 from tieout.reconcile.snapshot import Snapshot
 from tieout.store import Store
+
+if TYPE_CHECKING:
+    from tieout.config import TieoutConfig
 
 ENGINES = ("columnar", "rows")
 
@@ -101,6 +105,15 @@ class Reconciler:
         self.rates = configured_rates(value_maps or {})
         self.checks: list[Check] = all_checks(value_maps or {})
         self.rules: dict[str, Rule] = {rule.code: rule for rule in all_rules(self.checks)}
+
+    @classmethod
+    def from_config(
+        cls, config: TieoutConfig, store: Store, *, clock: Callable[[], datetime] = _now
+    ) -> Reconciler:
+        """The reconciler the configuration describes: its value maps, and where its projection is kept."""
+        return cls(
+            store, value_maps=config.field_mappings.value_maps, clock=clock, facts_path=config.reconcile_cache
+        )
 
     def select(self, codes: Iterable[str] | None) -> list[str]:
         if not codes:

@@ -172,7 +172,7 @@ def verify_running(description: dict[str, Any], mode: str) -> tuple[Verification
         service.close()
     failed = [f"{item.system} {item.stream}: {item.error}" for item in pulls if item.status != "succeeded"]
     failed += [f"{flow.flow}: {flow.error}" for flow in flows if flow.error]
-    Reconciler(store, value_maps=config.field_mappings.value_maps).run()
+    Reconciler.from_config(config, store).run()
     with store.transaction() as tx:
         exceptions, _ = tx.query_exceptions(ExceptionQuery(limit=1_000_000))
     store.close()

@@ -151,7 +151,7 @@ def _sync(
 
 
 def _reconcile(config: TieoutConfig, store: Store, run_id: str) -> str:
-    result = Reconciler(store, value_maps=config.field_mappings.value_maps).run(run_id=run_id)
+    result = Reconciler.from_config(config, store).run(run_id=run_id)
     return (
         f"{sum(result.found.values())} mismatches: {result.opened} new, {result.reopened} reopened, "
         f"{result.resolved} resolved"

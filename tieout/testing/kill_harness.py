@@ -139,7 +139,7 @@ def read_end_state(sandbox: Sandbox, config_path: Path) -> EndState:
     ]
     store = Store.open(config.store_url)
     try:
-        Reconciler(store, value_maps=config.field_mappings.value_maps).run()
+        Reconciler.from_config(config, store).run()
         with store.transaction() as tx:
             raw_ids = {
                 (system, stream): frozenset(tx.iter_raw_ids(system, stream)) for system, stream in streams
