@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tieout import jsonutil
+from tieout.reconcile.columnar import Facts
 from tieout.reconcile.engine import Reconciler
 from tieout.reconcile.synthetic import generate
 from tieout.store import Store
@@ -195,3 +196,30 @@ def test_changed_value_maps_make_the_next_run_look_at_everything(store: Store, t
     assert Reconciler(store, facts_path=facts_path).run().records_read == 0
     remapped = {"netsuite_subsidiary": {"US": "1", "EU": "2"}}
     assert Reconciler(store, facts_path=facts_path, value_maps=remapped).run().records_read > 0
+
+
+def test_a_projection_behind_a_pruned_change_log_is_rebuilt(store: Store, tmp_path: Path) -> None:
+    """A complete run forgets change-log entries far behind its watermark; another projection that
+    had not read them (another host's file) can no longer catch up from the log, and is rebuilt."""
+    rng = random.Random(3)
+    ledger = generate(store, 150, seed=3, defect_rate=0.02)
+    here, elsewhere = tmp_path / "here.duckdb", tmp_path / "elsewhere.duckdb"
+    Reconciler(store, facts_path=here).run()
+    Reconciler(store, facts_path=elsewhere).run()
+    _mutate(store, rng, 10, 0)
+    assert Reconciler(store, facts_path=here).run().incremental
+    facts = Facts(store, here)
+    try:
+        assert facts.prune_change_log(kept=0) > 0
+    finally:
+        facts.close()
+    with store.transaction() as tx:
+        assert tx.change_tail() == tx.change_head()  # the newest entry stays
+    behind = Reconciler(store, facts_path=elsewhere).run()
+    assert not behind.incremental and behind.projected > sum(ledger.counts.values()) // 2  # rebuilt whole
+    _mutate(store, rng, 5, 1)
+    assert Reconciler(store, facts_path=here).run().incremental
+    queue = _exception_rows(store)
+    reference = Reconciler(store, engine="rows").run()
+    assert (reference.opened, reference.reopened, reference.resolved) == (0, 0, 0)
+    assert _exception_rows(store) == queue

@@ -44,6 +44,9 @@ CHECKPOINT_AFTER = "64MB"
 Checkpointing rewrites every row group a change touched, most of them after scattered changes (0.6 s
 at a million invoices for a one-percent change); the log of such a change is about 4 MB and is
 replayed in milliseconds when the file is opened, so a checkpoint comes every dozen runs or so."""
+CHANGE_LOG_KEPT = 2_000_000
+"""Change-log entries kept behind the watermark of a complete reconcile (`prune_change_log`): a
+projection elsewhere (another host's file) further behind than that is rebuilt."""
 POSTGRES_LOOKBACK = 10_000
 """PostgreSQL hands out sequence numbers before commit, so a late commit can land below the
 watermark; that many entries below it are read again (unchanged ones are skipped by hash)."""
@@ -193,11 +196,12 @@ class Facts:
         records were read from the store.
         """
         with self.store.transaction() as tx:
-            head = tx.change_head()
+            head, tail = tx.change_head(), tx.change_tail()
         watermark = self.watermark
         self.caught_up_from = watermark
         self.changed_ids, self.dirty_components = [], set()
-        if watermark is None or head < watermark:
+        # A log pruned past the watermark no longer says everything that changed since: start again.
+        if watermark is None or head < watermark or tail > watermark + 1:
             self.caught_up_from = None
             return self._rebuild(head)
         if head == watermark:
@@ -208,6 +212,16 @@ class Facts:
         changed = self._refresh(ids)
         self._set_watermark(head)
         return len(changed), len(ids)
+
+    def prune_change_log(self, kept: int = CHANGE_LOG_KEPT) -> int:
+        """Forget the change-log entries more than `kept` behind this projection's watermark."""
+        watermark = self.watermark
+        if watermark is None:
+            return 0
+        with self.store.transaction() as tx:
+            # The newest entry stays: SQLite numbers a new entry one past the highest kept.
+            up_to = min(watermark - kept, tx.change_head() - 1)
+            return tx.prune_changes(up_to) if up_to > 0 else 0
 
     def _set_watermark(self, head: int) -> None:
         self.set_meta("watermark", head)

@@ -230,6 +230,7 @@ class Reconciler:
                 # Only now that the queue holds this run's findings may the next run start from here.
                 facts.set_meta("settled", facts.watermark or 0)
                 facts.set_meta("configuration", self.configuration)
+                facts.prune_change_log()
         finally:
             if facts is not None:
                 facts.close()

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from tieout import jsonutil
 from tieout.store.queue import OPEN_STATUSES
@@ -46,6 +46,18 @@ class FactOps:
             select(record_changes.c.seq).order_by(record_changes.c.seq.desc()).limit(1)
         ).scalar()
         return int(last or 0)
+
+    def change_tail(self) -> int:
+        """The oldest change-log sequence number kept (0 for an empty log)."""
+        first = self.connection.execute(
+            select(record_changes.c.seq).order_by(record_changes.c.seq).limit(1)
+        ).scalar()
+        return int(first or 0)
+
+    def prune_changes(self, up_to: int) -> int:
+        """Forget the change-log entries up to sequence number `up_to`; returns how many went."""
+        result = self.connection.execute(delete(record_changes).where(record_changes.c.seq <= up_to))
+        return int(result.rowcount or 0)
 
     def changed_since(self, seq: int) -> list[str]:
         """Record ids written after change-log entry `seq`, each once, sorted."""
