@@ -13,6 +13,7 @@ in the queue.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import time
 from collections import Counter
@@ -188,8 +189,10 @@ class Reconciler:
 
     @property
     def configuration(self) -> int:
-        """A fingerprint of what the findings depend on besides the records: rules and value maps."""
-        material = json.dumps([sorted(self.rules), self.value_maps], sort_keys=True, default=str)
+        """A fingerprint of what the findings depend on besides the records: the rules (and the tieout
+        release that implements them) and the value maps."""
+        release = _release()
+        material = json.dumps([release, sorted(self.rules), self.value_maps], sort_keys=True, default=str)
         return int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big", signed=True)
 
     def run(
@@ -274,6 +277,13 @@ class _Collected:
     projected: int
     records_read: int
     change: Change | None
+
+
+def _release() -> str:
+    try:
+        return importlib.metadata.version("tieout")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def parse_since(text: str) -> date:
