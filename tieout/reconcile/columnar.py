@@ -146,6 +146,8 @@ class Facts:
         self.caught_up_from: int | None = None
         """The watermark the last catch-up started from (None: it rebuilt everything)."""
         self.changed_ids: list[str] = []
+        self.read_rows: dict[str, CanonicalRow] = {}
+        """The store rows the last catch-up read, by record id (the checks decode them from here)."""
         self.dirty_components: set[str] = set()
         """Components the last catch-up touched: those of changed records, before and after, and merged ones."""
         self.db = duckdb.connect(str(path) if path is not None else ":memory:")
@@ -199,7 +201,7 @@ class Facts:
             head, tail = tx.change_head(), tx.change_tail()
         watermark = self.watermark
         self.caught_up_from = watermark
-        self.changed_ids, self.dirty_components = [], set()
+        self.changed_ids, self.dirty_components, self.read_rows = [], set(), {}
         # A log pruned past the watermark no longer says everything that changed since: start again.
         if watermark is None or head < watermark or tail > watermark + 1:
             self.caught_up_from = None
@@ -325,6 +327,7 @@ class Facts:
         with self.store.transaction() as tx:
             entities = tx.entities_of(record_ids)
             rows = tx.canonical_rows(record_ids)
+        self.read_rows = {row[0]: row for row in rows}
         self.temp_table("asked", {"record_id": record_ids})
         # What the asked records were, found once by row id; kept below for those that changed.
         self.db.execute(

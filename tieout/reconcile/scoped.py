@@ -11,6 +11,9 @@ of its rules the run settles: those naming a record of the check's region. The e
 the settled ones not found again and leaves the others as they are.
 """
 
+# The region is SQL composed by the screens from constant fragments; values are bound.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -53,9 +56,21 @@ class ScopedChecks:
         self.change = change
         self._decoded: dict[str, CanonicalRecord] = {}
         self._screened: dict[Screen, Scope] = {}
+        self._open: dict[str, tuple[str, list[str]]] = {}
 
     def run(self, checks: Sequence[Check], wanted: set[str]) -> ScopedRun:
         result = ScopedRun([], 0, change=self.change)
+        with self.store.transaction() as tx:
+            self._open = tx.open_exception_rules(sorted(wanted))
+        named = [(key, rule, record_id) for key, (rule, ids) in self._open.items() for record_id in ids]
+        self.facts.temp_table(
+            "open_named",
+            {
+                "fingerprint": [item[0] for item in named],
+                "rule_code": [item[1] for item in named],
+                "record_id": [item[2] for item in named],
+            },
+        )
         for check in checks:
             codes = check.codes & wanted
             if not codes:
@@ -76,19 +91,15 @@ class ScopedChecks:
         return self._screened[screen]
 
     def _settled(self, codes: list[str], region: str | None) -> dict[str, list[str]]:
-        with self.store.transaction() as tx:
-            open_records = tx.open_exception_records(codes)
-        if region is None or not open_records:
-            return open_records
-        named = [(fingerprint, record_id) for fingerprint, ids in open_records.items() for record_id in ids]
-        self.facts.temp_table(
-            "open_named",
-            {"fingerprint": [pair[0] for pair in named], "record_id": [pair[1] for pair in named]},
+        """The open exceptions of these rules the run settles: all of them, or those naming a record of the region."""
+        if region is None:
+            return {key: ids for key, (rule, ids) in self._open.items() if rule in codes}
+        settled = (
+            f"SELECT DISTINCT fingerprint FROM open_named WHERE rule_code IN (SELECT unnest(?)) "
+            f"AND record_id IN ({region})"
         )
-        reached = self.facts.db.execute(
-            f"SELECT DISTINCT fingerprint FROM open_named WHERE record_id IN ({region})"  # noqa: S608 - screens' SQL
-        ).fetchall()
-        return {row[0]: open_records[row[0]] for row in reached}
+        reached = self.facts.db.execute(settled, [codes]).fetchall()
+        return {row[0]: self._open[row[0]][1] for row in reached}
 
     def _snapshot(self, record_ids: set[str]) -> Snapshot:
         self._decode(sorted(record_ids - set(self._decoded)))
@@ -99,8 +110,13 @@ class ScopedChecks:
         return Snapshot(records, self._crosswalk(records))
 
     def _decode(self, record_ids: list[str]) -> None:
-        with self.store.transaction() as tx:
-            rows = tx.canonical_rows(record_ids)
+        """Decode these records: those the catch-up just read from what it read, the rest from the store."""
+        known = self.facts.read_rows
+        rows = [known[record_id] for record_id in record_ids if record_id in known]
+        missing = [record_id for record_id in record_ids if record_id not in known]
+        if missing:
+            with self.store.transaction() as tx:
+                rows += tx.canonical_rows(missing)
         for record_id, kind, _, payload, _, deleted, _ in rows:
             if not deleted:
                 self._decoded[record_id] = decode_canonical(kind, payload)

@@ -97,6 +97,15 @@ class FactOps:
                 ).all()
         return {f"{system}:{kind}:{native_id}": entity_id for system, kind, native_id, entity_id in rows}
 
+    def open_exception_rules(self, rule_codes: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
+        """fingerprint -> (rule code, record ids) of the open exceptions of these rules."""
+        rows = self.connection.execute(
+            select(exceptions.c.fingerprint, exceptions.c.rule_code, exceptions.c.record_ids).where(
+                exceptions.c.rule_code.in_(list(rule_codes)), exceptions.c.status.in_(OPEN_STATUSES)
+            )
+        )
+        return {row.fingerprint: (row.rule_code, jsonutil.loads(row.record_ids)) for row in rows}
+
     def open_exception_records(self, rule_codes: Sequence[str]) -> dict[str, list[str]]:
         """fingerprint -> record ids of the open exceptions of these rules."""
         rows = self.connection.execute(
