@@ -152,8 +152,10 @@ class Facts:
         """Components the last catch-up touched: those of changed records, before and after, and merged ones."""
         self.db = duckdb.connect(str(path) if path is not None else ":memory:")
         self.db.execute("SET preserve_insertion_order = false")
-        if path is not None:
-            # An in-memory projection (PostgreSQL stores) must hold every row, so it keeps the default.
+        self.limited = path is not None
+        """An in-memory projection (PostgreSQL stores without a cache path) must hold every row, so it
+        keeps DuckDB's default memory; one in a file runs in MEMORY_LIMIT."""
+        if self.limited:
             self.db.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
             self.db.execute(f"SET checkpoint_threshold = '{CHECKPOINT_AFTER}'")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT)")
@@ -235,6 +237,16 @@ class Facts:
         return self._meta(name)
 
     def _rebuild(self, head: int) -> tuple[int, int]:
+        # Grouping a whole projection updates every row, which DuckDB cannot spill: a rebuild runs in
+        # DuckDB's default memory (about 4 GB at a million invoices), the runs after it in the limit.
+        self.db.execute("RESET memory_limit")
+        try:
+            return self._project_everything(head)
+        finally:
+            if self.limited:
+                self.db.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+
+    def _project_everything(self, head: int) -> tuple[int, int]:
         for table in ("facts", "applications", "prices"):
             self.db.execute(f"DELETE FROM {table}")
         read = 0
