@@ -60,7 +60,7 @@ TOUCHED = "SELECT record_id FROM touched"
 
 class Change:
     """The widened reach of the last catch-up, as temp tables: `dirty` (components), `reached` (their
-    records now, every column) and `touched` (those, and the changed records as they were)."""
+    records now, the columns the screens read) and `touched` (those, and the changed records as they were)."""
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts

@@ -159,7 +159,7 @@ class Facts:
             self.db.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
             self.db.execute(f"SET checkpoint_threshold = '{CHECKPOINT_AFTER}'")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name VARCHAR PRIMARY KEY, value BIGINT)")
-        if self._meta("layout") not in (None, LAYOUT):
+        if self.meta("layout") not in (None, LAYOUT):
             # Projected by another tieout: start again rather than read columns that moved.
             for table in ("meta", "facts", "applications", "prices"):
                 self.db.execute(f"DROP TABLE IF EXISTS {table}")
@@ -185,13 +185,13 @@ class Facts:
         self.db.execute("PRAGMA disable_checkpoint_on_shutdown")
         self.db.close()
 
-    def _meta(self, name: str) -> int | None:
+    def meta(self, name: str) -> int | None:
         rows = self.db.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchall()
         return int(rows[0][0]) if rows else None
 
     @property
     def watermark(self) -> int | None:
-        return self._meta("watermark")
+        return self.meta("watermark")
 
     def catch_up(self) -> tuple[int, int]:
         """Project what changed since the watermark (everything on first use).
@@ -232,9 +232,6 @@ class Facts:
 
     def set_meta(self, name: str, value: int) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [name, value])
-
-    def meta(self, name: str) -> int | None:
-        return self._meta(name)
 
     def _rebuild(self, head: int) -> tuple[int, int]:
         # Grouping a whole projection updates every row, which DuckDB cannot spill: a rebuild runs in
@@ -343,9 +340,11 @@ class Facts:
         self.temp_table("asked", {"record_id": record_ids})
         # What the asked records were, found once by row id; kept below for those that changed.
         self.db.execute(
-            "CREATE OR REPLACE TEMP TABLE before AS SELECT rowid AS row_id, content_hash, "
-            f"{PREVIOUS_COLUMNS} FROM facts WHERE rowid IN (SELECT rowid FROM facts WHERE "
-            "record_id IN (SELECT record_id FROM asked))"
+            "CREATE OR REPLACE TEMP TABLE before AS "
+            + rows_where(
+                "record_id IN (SELECT record_id FROM asked)",
+                f"rowid AS row_id, content_hash, {PREVIOUS_COLUMNS}",
+            )
         )
         known = {
             record_id: (content_hash, entity_id)

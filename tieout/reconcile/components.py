@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from tieout.reconcile.grouping import merge
+
 if TYPE_CHECKING:
     from tieout.reconcile.columnar import Facts
 
@@ -24,18 +26,18 @@ _ALL_EDGES = """
 """
 
 _SPLIT_GROUPS = """
-    SELECT grp, list(DISTINCT comp) FROM facts WHERE grp IN (SELECT grp FROM regrouped_or_merged)
+    SELECT list(DISTINCT comp) FROM facts WHERE grp IN (SELECT grp FROM regrouped_or_merged)
     GROUP BY grp HAVING count(DISTINCT comp) > 1
 """
 """Twin groups whose records are in more than one component: a record new to the group, or groups merged."""
 
 _CHANGED_EDGES = """
-    SELECT NULL, [p.comp, i.comp] FROM applications a
+    SELECT [p.comp, i.comp] FROM applications a
     JOIN facts p ON p.record_id = a.record_id AND a.record_id IN (SELECT record_id FROM changed_ids)
     JOIN facts i ON i.kind = 'invoice' AND i.system = p.system AND i.native_id = a.invoice_id
     WHERE p.comp <> i.comp
     UNION ALL
-    SELECT NULL, [p.comp, i.comp] FROM facts i
+    SELECT [p.comp, i.comp] FROM facts i
     JOIN applications a ON i.kind = 'invoice' AND a.invoice_id = i.native_id
         AND i.record_id IN (SELECT record_id FROM changed_ids)
     JOIN facts p ON p.record_id = a.record_id AND p.system = i.system
@@ -46,7 +48,7 @@ _CHANGED_EDGES = """
 
 def assign_all(facts: Facts) -> None:
     facts.db.execute("UPDATE facts SET comp = grp")
-    _merge(facts, [list(pair) for pair in facts.db.execute(_ALL_EDGES).fetchall()])
+    merge(facts, "comp", [list(pair) for pair in facts.db.execute(_ALL_EDGES).fetchall()])
 
 
 def assign_changed(facts: Facts, merged_groups: Iterable[str]) -> set[str]:
@@ -62,32 +64,11 @@ def assign_changed(facts: Facts, merged_groups: Iterable[str]) -> set[str]:
         "UNION SELECT grp FROM merged_groups"
     )
     db.execute("UPDATE facts SET comp = grp WHERE comp IS NULL")
-    joined = [comps for _, comps in db.execute(_CHANGED_EDGES).fetchall()]
+    joined = [row[0] for row in db.execute(_CHANGED_EDGES).fetchall()]
     if db.execute("SELECT count(*) FROM regrouped_or_merged").fetchall()[0][0]:
-        joined += [comps for _, comps in db.execute(_SPLIT_GROUPS).fetchall()]
-    roots = _merge(facts, joined)
+        joined += [row[0] for row in db.execute(_SPLIT_GROUPS).fetchall()]
+    roots = merge(facts, "comp", joined)
     touched = db.execute(
         "SELECT comp FROM previous UNION SELECT comp FROM facts WHERE record_id IN (SELECT record_id FROM changed_ids)"
     ).fetchall()
     return {row[0] for row in touched} | set(roots)
-
-
-def _merge(facts: Facts, joined: list[list[str]]) -> set[str]:
-    """Union-find over lists of components to join; returns the components merged (old and new)."""
-    parent: dict[str, str] = {}
-
-    def root(key: str) -> str:
-        while parent.get(key, key) != key:
-            parent[key] = parent.get(parent[key], parent[key])
-            key = parent[key]
-        return key
-
-    for comps in joined:
-        roots = sorted({root(comp) for comp in comps})
-        for other in roots[1:]:
-            parent[other] = roots[0]
-    if not parent:
-        return set()
-    facts.temp_table("comp_roots", {"old": list(parent), "new": [root(key) for key in parent]})
-    facts.update_where("comp", "comp_roots", "old", "new")
-    return set(parent) | {root(key) for key in parent}

@@ -106,6 +106,12 @@ class Reconciler:
         self.rates = configured_rates(value_maps or {})
         self.checks: list[Check] = all_checks(value_maps or {})
         self.rules: dict[str, Rule] = {rule.code: rule for rule in all_rules(self.checks)}
+        material = json.dumps([_release(), sorted(self.rules), self.value_maps], sort_keys=True, default=str)
+        self.configuration = int.from_bytes(
+            hashlib.sha256(material.encode()).digest()[:8], "big", signed=True
+        )
+        """A fingerprint of what the findings depend on besides the records: the rules (and the tieout
+        release that implements them) and the value maps."""
 
     @classmethod
     def from_config(
@@ -162,7 +168,7 @@ class Reconciler:
         snapshot = Snapshot.load(self.store)
         findings = RateBook.from_snapshot(snapshot, self.rates).apply(self.findings(snapshot, selected))
         with self.store.transaction() as tx:
-            settled = tx.open_exception_records(selected)
+            settled = {key: ids for key, (_, ids) in tx.open_exception_rules(selected).items()}
         return _Collected(findings, settled, 0, sum(1 for _ in snapshot.all_records()), None)
 
     def _collect_columnar(
@@ -186,14 +192,6 @@ class Reconciler:
         )
         findings = RateBook.from_facts(facts, self.rates, scoped.findings).apply(scoped.findings)
         return _Collected(findings, scoped.settled, changed, scoped.records_read, scoped.change)
-
-    @property
-    def configuration(self) -> int:
-        """A fingerprint of what the findings depend on besides the records: the rules (and the tieout
-        release that implements them) and the value maps."""
-        release = _release()
-        material = json.dumps([release, sorted(self.rules), self.value_maps], sort_keys=True, default=str)
-        return int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big", signed=True)
 
     def run(
         self,
@@ -258,15 +256,6 @@ class Reconciler:
         result.opened, result.refreshed = counts["opened"], counts["refreshed"]
         result.reopened, result.still_ignored = counts["reopened"], counts["ignored"]
         return result
-
-    def window(self, record_ids: Iterable[str], since: date) -> set[str]:
-        """Those of these records written to the store, updated at the source, or dated on or after `since`."""
-        facts = self._facts()
-        try:
-            facts.catch_up()
-            return facts.changed_or_dated_since(record_ids, since)
-        finally:
-            facts.close()
 
 
 @dataclass

@@ -50,8 +50,12 @@ def group(facts: Facts, regrouped: list[str] | None) -> set[str]:
         pairs = _pairs_reaching(facts, regrouped)
     else:
         return set()
-    if not pairs:
-        return set()
+    return merge(facts, "grp", [groups for _, groups in pairs])
+
+
+def merge(facts: Facts, column: str, joined: list[list[str]]) -> set[str]:
+    """Union-find over lists of values of `column` (groups, components) that are one: every row
+    holding a value then holds the smallest of its set. Returns the values merged, old and new."""
     parent: dict[str, str] = {}
 
     def root(key: str) -> str:
@@ -59,12 +63,14 @@ def group(facts: Facts, regrouped: list[str] | None) -> set[str]:
             key = parent[key]
         return key
 
-    for _, groups in pairs:
-        roots = sorted({root(group) for group in groups})
+    for values in joined:
+        roots = sorted({root(value) for value in values})
         for other in roots[1:]:
             parent[other] = roots[0]
-    facts.temp_table("merged", {"old": list(parent), "new": [root(key) for key in parent]})
-    facts.update_where("grp", "merged", "old", "new")
+    if not parent:
+        return set()
+    facts.temp_table(f"{column}_roots", {"old": list(parent), "new": [root(key) for key in parent]})
+    facts.update_where(column, f"{column}_roots", "old", "new")
     return set(parent) | {root(key) for key in parent}
 
 

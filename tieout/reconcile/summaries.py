@@ -44,12 +44,12 @@ _INVOICE_GROUPS = f"""
         bool_or({BILLABLE}) AS billable,
         bool_or(system = 'stripe' AND status = 'paid') AS stripe_paid,
         bool_or(system = 'netsuite' AND remaining > 0) AS netsuite_open
-    FROM {{source}} WHERE kind = 'invoice' {{only}} GROUP BY grp
+    FROM {{source}} WHERE kind = 'invoice' GROUP BY grp
 """
 
 _MISAPPLIED = f"""
     WITH charges AS (
-        SELECT * FROM {{source}} WHERE kind = 'payment' AND system = 'stripe' AND status IN {COLLECTED} {{only}}),
+        SELECT * FROM {{source}} WHERE kind = 'payment' AND system = 'stripe' AND status IN {COLLECTED}),
     recorded AS (
         SELECT c.record_id AS charge, n.record_id AS payment FROM charges c
         JOIN {{source}} n ON n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp),
@@ -68,7 +68,7 @@ _MISAPPLIED = f"""
 
 def invoice_groups_of(source: str) -> str:
     """The invoice group summary computed from `source` (a table holding whole groups)."""
-    return _INVOICE_GROUPS.format(source=source, only="")
+    return _INVOICE_GROUPS.format(source=source)
 
 
 def refresh(facts: Facts, change: Change | None, *, full: bool = False) -> None:
@@ -79,13 +79,11 @@ def refresh(facts: Facts, change: Change | None, *, full: bool = False) -> None:
     whose verdict can move is always reached: its own group, or the group of an invoice it paid,
     or one its NetSuite payment is applied to, was touched)."""
     current = facts.meta("summaries")
-    everything = full or change is None or facts.caught_up_from is None or current != facts.caught_up_from
+    everything = full or change is None or current != facts.caught_up_from
     if everything:
+        facts.db.execute(f"CREATE OR REPLACE TABLE invoice_groups AS {invoice_groups_of('facts')}")
         facts.db.execute(
-            f"CREATE OR REPLACE TABLE invoice_groups AS {_INVOICE_GROUPS.format(source='facts', only='')}"
-        )
-        facts.db.execute(
-            f"CREATE OR REPLACE TABLE misapplied_charges AS {_MISAPPLIED.format(source='facts', only='')}"
+            f"CREATE OR REPLACE TABLE misapplied_charges AS {_MISAPPLIED.format(source='facts')}"
         )
     elif facts.changed_ids:
         # Every group of a reached component is whole in `reached`; groups merged away are gone.
@@ -93,10 +91,10 @@ def refresh(facts: Facts, change: Change | None, *, full: bool = False) -> None:
             "SELECT grp FROM reached UNION SELECT grp FROM previous UNION SELECT grp FROM merged_groups"
         )
         facts.db.execute(f"DELETE FROM invoice_groups WHERE grp IN ({regrouped})")
-        facts.db.execute(f"INSERT INTO invoice_groups {_INVOICE_GROUPS.format(source='reached', only='')}")
+        facts.db.execute(f"INSERT INTO invoice_groups {invoice_groups_of('reached')}")
         judged = "SELECT record_id FROM reached WHERE kind = 'payment' AND system = 'stripe' UNION SELECT record_id FROM previous"
         facts.db.execute(f"DELETE FROM misapplied_charges WHERE record_id IN ({judged})")
-        facts.db.execute(f"INSERT INTO misapplied_charges {_MISAPPLIED.format(source='reached', only='')}")
+        facts.db.execute(f"INSERT INTO misapplied_charges {_MISAPPLIED.format(source='reached')}")
     watermark = facts.watermark
     if watermark is not None:
         facts.set_meta("summaries", watermark)

@@ -106,15 +106,6 @@ class FactOps:
         )
         return {row.fingerprint: (row.rule_code, jsonutil.loads(row.record_ids)) for row in rows}
 
-    def open_exception_records(self, rule_codes: Sequence[str]) -> dict[str, list[str]]:
-        """fingerprint -> record ids of the open exceptions of these rules."""
-        rows = self.connection.execute(
-            select(exceptions.c.fingerprint, exceptions.c.record_ids).where(
-                exceptions.c.rule_code.in_(list(rule_codes)), exceptions.c.status.in_(OPEN_STATUSES)
-            )
-        )
-        return {row.fingerprint: jsonutil.loads(row.record_ids) for row in rows}
-
     def insert_canonical_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         """New canonical rows in one statement (bulk loads); SQLite gets them straight through the driver."""
         if not rows:
