@@ -201,7 +201,8 @@ def test_any_text_gives_a_config_or_a_config_error(tmp_path: Path, text: str) ->
 
 def test_operational_sections_default_to_an_embedded_deployment(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD), environ={"LEDGERLY_TOKEN": SECRET})
-    assert set(config.schedule.jobs) == {"sync", "reconcile", "ar_snapshot"}
+    assert set(config.schedule.jobs) == {"sync", "reconcile", "reconcile_full", "ar_snapshot"}
+    assert config.schedule.jobs["reconcile_full"].run == "reconcile:full"
     assert config.schedule.jobs["sync"].then == ["reconcile"]
     assert config.workers.executor == "inprocess"
     assert config.alerts.webhook_url is None and config.alerts.smtp is None

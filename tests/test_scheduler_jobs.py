@@ -20,6 +20,7 @@ from tieout.model import Invoice, InvoiceStatus, Payment
 from tieout.money import Money
 from tieout.observability.metrics import build_registry
 from tieout.reconcile.ar import GroupBy, build_report
+from tieout.reconcile.queue import ExceptionQueue
 from tieout.scheduler.ar_snapshot import take_ar_snapshot
 from tieout.scheduler.executor import InProcessExecutor
 from tieout.scheduler.jobs import lock_name, run_job
@@ -61,6 +62,9 @@ schedule:
     ar_snapshot:
       run: ar_snapshot
       cron: "0 2 * * *"
+    reconcile_full:
+      run: reconcile:full
+      cron: "30 1 * * *"
     push_invoices:
       run: flow:invoices_to_netsuite
       every: 1h
@@ -72,6 +76,14 @@ schedule:
       every: 1h
 """
     )
+    return load_config(path)
+
+
+@pytest.fixture
+def cached_config(config: TieoutConfig, tmp_path: Path) -> TieoutConfig:
+    """The same jobs, with the reconcile projection kept in a file, so runs can look only at what changed."""
+    path = config.path
+    path.write_text(path.read_text() + f"reconcile:\n  cache_path: {tmp_path / 'reconcile.duckdb'}\n")
     return load_config(path)
 
 
@@ -179,6 +191,32 @@ def test_a_job_keeps_a_run_record_and_runs_its_followers(config: TieoutConfig, s
     exposed = generate_latest(build_registry()).decode()
     assert 'tieout_run_duration_seconds_count{job="reconcile",status="succeeded"}' in exposed
     assert 'tieout_run_duration_seconds_count{job="ar_snapshot",status="succeeded"}' in exposed
+
+
+def test_the_nightly_full_reconcile_looks_at_everything_and_reopens_what_was_resolved_by_hand(
+    cached_config: TieoutConfig, store: Store, other_store: Store
+) -> None:
+    store_records(store, RECORDS)
+    assert "(every record)" in run_job(cached_config, store, "reconcile").detail
+    with store.transaction() as tx:
+        [unapplied] = [
+            item
+            for item in tx.list_exceptions(status=("open",))
+            if any("PAY-1" in r for r in item.record_ids)
+        ]
+    ExceptionQueue(store).resolve(unapplied.exception_id, actor="ar@example.com", note="applied by hand")
+    hourly = run_job(cached_config, store, "reconcile")
+    assert "(what changed)" in hourly.detail and "0 reopened" in hourly.detail
+    # Both reconciles keep one projection and one queue: they share a lock.
+    with job_lock(other_store, lock_name("reconcile"), lease_seconds=60):
+        assert run_job(cached_config, store, "reconcile_full").status == "skipped"
+    nightly = run_job(cached_config, store, "reconcile_full")
+    assert nightly.status == "succeeded" and nightly.target == "reconcile:full"
+    assert "(every record)" in nightly.detail and "1 reopened" in nightly.detail
+    with store.transaction() as tx:
+        reopened = tx.get_exception(unapplied.exception_id)
+        assert reopened is not None and reopened.status == "open"
+        assert [run.status for run in tx.list_runs(job="reconcile:full")] == ["succeeded"]
 
 
 def test_a_job_whose_lock_is_held_elsewhere_is_skipped(

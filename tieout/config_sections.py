@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 # What a scheduled job runs: a full sync (pull every enabled system, then the flows in sync
-# mode), one system's pull, one flow, a reconcile, or the nightly AR snapshot.
-_JOB_TARGET = re.compile(r"^(sync|reconcile|ar_snapshot|pull:[a-z0-9_]+|flow:[a-z0-9_]+)$")
+# mode), one system's pull, one flow, a reconcile (of what changed, or of everything), or the
+# nightly AR snapshot.
+_JOB_TARGET = re.compile(r"^(sync|reconcile|reconcile:full|ar_snapshot|pull:[a-z0-9_]+|flow:[a-z0-9_]+)$")
 
 
 class _Section(BaseModel):
@@ -48,7 +49,8 @@ class JobConfig(_Section):
     def _known_target(cls, value: str) -> str:
         if not _JOB_TARGET.match(value):
             raise ValueError(
-                f"expected sync, reconcile, ar_snapshot, pull:<system> or flow:<flow name> (got {value!r})"
+                "expected sync, reconcile, reconcile:full, ar_snapshot, pull:<system> or flow:<flow name> "
+                f"(got {value!r})"
             )
         return value
 
@@ -81,6 +83,9 @@ def _default_jobs() -> dict[str, JobConfig]:
     return {
         "sync": JobConfig(run="sync", every="5m", then=["reconcile"]),
         "reconcile": JobConfig(run="reconcile", every="1h"),
+        # Hourly runs look only at what changed; once a night every record is looked at again, which
+        # also reopens manually resolved exceptions whose mismatch is still there.
+        "reconcile_full": JobConfig(run="reconcile:full", cron="30 1 * * *"),
         "ar_snapshot": JobConfig(run="ar_snapshot", cron="0 2 * * *"),
     }
 

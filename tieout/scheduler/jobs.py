@@ -1,11 +1,12 @@
 """One scheduled job, run to the end: its target under its job lock, then the jobs that follow it.
 
 A job's target is what `schedule.jobs.<name>.run` names: `sync` (pull every enabled system, then
-the flows of the systems in sync mode), `pull:<system>`, `flow:<name>`, `reconcile` or
-`ar_snapshot`. Every executor (in-process threads, Celery workers) runs jobs through `run_job`,
+the flows of the systems in sync mode), `pull:<system>`, `flow:<name>`, `reconcile` (what changed
+since the last complete run), `reconcile:full` (every record) or `ar_snapshot`. Every executor (in-process threads, Celery workers) runs jobs through `run_job`,
 so the lock, the run records and the followers behave the same wherever a job runs.
 
-The lock is named after the target ("job:sync"), so two jobs that run the same target, or a
+The lock is named after the target ("job:sync"; both reconciles share "job:reconcile", since they
+keep one projection and one queue), so two jobs that run the same target, or a
 job and another host's scheduler, never run it at once; a job that finds its lock taken is
 skipped, not queued: the next tick picks the work up. Followers (`then`) run after a job that
 succeeded, under their own locks.
@@ -66,7 +67,7 @@ class JobOutcome:
 
 
 def lock_name(target: str) -> str:
-    return f"job:{target}"
+    return "job:reconcile" if target == "reconcile:full" else f"job:{target}"
 
 
 def run_job(
@@ -102,8 +103,9 @@ def _run_target(
     config: TieoutConfig, store: Store, outcome: JobOutcome, stop: threading.Event, clock: Clock
 ) -> None:
     target = outcome.target
-    if target == "reconcile":
-        _recorded(config, store, outcome, clock, lambda run_id: _reconcile(config, store, run_id))
+    if target in ("reconcile", "reconcile:full"):
+        full = target == "reconcile:full"
+        _recorded(config, store, outcome, clock, lambda run_id: _reconcile(config, store, run_id, full=full))
     elif target == "ar_snapshot":
         _recorded(config, store, outcome, clock, lambda _run_id: _snapshot(store, clock))
     else:
@@ -150,11 +152,12 @@ def _sync(
     outcome.detail = f"{sum(item.pulled for item in streams)} pulled, {pushed} pushed"
 
 
-def _reconcile(config: TieoutConfig, store: Store, run_id: str) -> str:
-    result = Reconciler.from_config(config, store).run(run_id=run_id)
+def _reconcile(config: TieoutConfig, store: Store, run_id: str, *, full: bool) -> str:
+    result = Reconciler.from_config(config, store).run(run_id=run_id, full=full)
+    looked_at = "what changed" if result.incremental else "every record"
     return (
-        f"{sum(result.found.values())} mismatches: {result.opened} new, {result.reopened} reopened, "
-        f"{result.resolved} resolved"
+        f"{sum(result.found.values())} mismatches ({looked_at}): {result.opened} new, "
+        f"{result.reopened} reopened, {result.resolved} resolved"
     )
 
 
