@@ -9,7 +9,7 @@ Bulk writes of canonical rows (the reconcile bench's generator) come here too.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from tieout import jsonutil
 from tieout.store.queue import OPEN_STATUSES
 from tieout.store.schema import canonical_records, crosswalk, exceptions, record_changes
+from tieout.store.upsert import sqlite_datetime
 
 CanonicalRow = tuple[str, str, str, str, str, bool, datetime]
 """record_id, kind, system, payload (JSON text), content_hash, deleted, stored_at."""
@@ -144,6 +145,4 @@ class FactOps:
 
 
 def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return value
+    return sqlite_datetime(value) if isinstance(value, datetime) else value

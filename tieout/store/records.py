@@ -5,16 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from operator import itemgetter
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 from tieout import jsonutil
 from tieout.model import RECORD_TYPES, CanonicalRecord
 from tieout.money import Money
-from tieout.store.schema import UtcDateTime, canonical_records, crosswalk, raw_records
+from tieout.store.schema import canonical_records, crosswalk, raw_records
 from tieout.store.upsert import upsert_rows
 
 
@@ -78,61 +77,6 @@ def canonical_row(record: CanonicalRecord, *, stream: str) -> dict[str, Any]:
 RAW_KEY = ("system", "stream", "source_id")
 
 
-def _sqlite_datetime(value: datetime) -> str:
-    """A datetime as `UtcDateTime` stores it on SQLite: naive UTC text, as SQLAlchemy writes it."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to the store; use an aware UTC datetime")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def _sqlite_upsert(
-    connection: Connection,
-    table: Table,
-    rows: Sequence[dict[str, Any]],
-    *,
-    key_columns: Sequence[str],
-    changed_when: str | None = None,
-    constants: dict[str, Any] | None = None,
-) -> None:
-    """`upsert_rows` on SQLite, straight through the driver.
-
-    SQLAlchemy's per-row parameter processing cost the sync pipeline as much as SQLite's own
-    work; values go in as the columns store them (datetimes as `UtcDateTime` writes them).
-    `constants` are columns with one value for every row.
-    """
-    if not rows:
-        return
-    columns = list(rows[0])
-    fixed = {
-        name: _sqlite_datetime(value) if isinstance(value, datetime) else value
-        for name, value in (constants or {}).items()
-    }
-    times = [index for index, name in enumerate(columns) if isinstance(table.c[name].type, UtcDateTime)]
-    pick = itemgetter(*columns)
-    tail = tuple(fixed.values())
-    values = []
-    texts: dict[datetime, str] = {}  # a page's rows share their pulled_at, and often their updated_at
-    for row in rows:
-        value = list(pick(row))
-        for index in times:
-            moment = value[index]
-            if moment is not None:
-                text = texts.get(moment)
-                if text is None:  # a naive moment never equals a cached aware one, so it is refused here
-                    text = texts[moment] = _sqlite_datetime(moment)
-                value[index] = text
-        values.append((*value, *tail))
-    names = [*columns, *fixed]
-    updates = ", ".join(f"{name} = excluded.{name}" for name in names if name not in key_columns)
-    where = f" WHERE {table.name}.{changed_when} != excluded.{changed_when}" if changed_when else ""
-    connection.exec_driver_sql(
-        # Table and column names come from the schema, never from the data.
-        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "  # noqa: S608
-        f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {updates}{where}",
-        values,
-    )
-
-
 def decode_canonical(kind: str, payload: str) -> CanonicalRecord:
     return RECORD_TYPES[kind].model_validate(jsonutil.loads(payload))
 
@@ -154,10 +98,16 @@ class RecordOps:
             fields["content_hash"] = jsonutil.text_hash(payload_text)
             fields["mapping_error"] = row.get("mapping_error")
             encoded.append(fields)
-        if self.connection.dialect.name == "sqlite":
-            _sqlite_upsert(self.connection, raw_records, encoded, key_columns=RAW_KEY)
-        else:
-            upsert_rows(self.connection, raw_records, encoded, key_columns=RAW_KEY)
+        self.upsert_raw_rows(encoded)
+
+    def upsert_raw_rows(
+        self, rows: Sequence[dict[str, Any]], *, constants: dict[str, Any] | None = None
+    ) -> None:
+        """Rows already encoded: the payload as its `jsonutil.dumps` text, with its `content_hash`.
+
+        `constants` are columns with one value for every row (a page's system, stream, pulled_at).
+        """
+        upsert_rows(self.connection, raw_records, rows, key_columns=RAW_KEY, constants=constants)
 
     def get_raw(self, system: str, stream: str, source_id: str) -> StoredRaw | None:
         row = self.connection.execute(
@@ -206,24 +156,13 @@ class RecordOps:
 
     def upsert_canonical_rows(self, rows: Sequence[dict[str, Any]], *, stored_at: datetime) -> None:
         """Store rows made by `canonical_row`; a row whose content hash is unchanged is left untouched."""
-        if not rows:
-            return
-        if self.connection.dialect.name == "sqlite":
-            _sqlite_upsert(
-                self.connection,
-                canonical_records,
-                rows,
-                key_columns=("record_id",),
-                changed_when="content_hash",
-                constants={"stored_at": stored_at},
-            )
-            return
         upsert_rows(
             self.connection,
             canonical_records,
-            [{**row, "stored_at": stored_at} for row in rows],
+            rows,
             key_columns=("record_id",),
             changed_when="content_hash",
+            constants={"stored_at": stored_at},
         )
 
     def get_canonical(self, record_id: str) -> CanonicalRecord | None:
