@@ -117,6 +117,10 @@ class RunInterrupted(TieoutError):
     """A shutdown was requested; the run committed its last page and stopped."""
 
 
+class MappingWorkerFailed(TieoutError):
+    """A worker process mapping a sync's pages died, or could not map a page (not one record)."""
+
+
 class WebhookRejected(TieoutError):
     """A webhook delivery was refused; `reason` is forged, stale, oversized or malformed."""
 
