@@ -184,3 +184,35 @@ def test_events_sent_before_an_alias_exists_count_once_it_is_set(world: World) -
 
     assert before == 0
     assert daily(world, customer.id, sum_id)[0].value == 3
+
+
+def test_events_sent_out_of_time_order_fall_in_their_own_windows(world: World) -> None:
+    alias = unique("late-arrivals")
+    customer = world.client.v1.customers.create(name="Late arrivals", ingest_aliases=[alias]).data
+    # Newest first, spread over the id and an alias: each key's events reach the store out of order.
+    stamps = [
+        DAY + timedelta(days=2, hours=5),
+        DAY + timedelta(hours=20),
+        DAY + timedelta(days=1, hours=1),
+        DAY,
+    ]
+    world.client.v1.usage.ingest(
+        usage=[  # type: ignore[arg-type]
+            event(alias if n % 2 else customer.id, at, 10 + n, "eu") for n, at in enumerate(stamps)
+        ]
+    )
+    world.client.v1.usage.ingest(usage=[event(customer.id, DAY + timedelta(hours=21), 40, "us")])  # type: ignore[arg-type]
+    sums, latest = metric(world, "SUM"), metric(world, "LATEST")
+
+    def by_day(metric_id: str) -> list[Any]:
+        rows = world.client.v1.usage.list(
+            starting_on=DAY,
+            ending_before=DAY + timedelta(days=3),
+            window_size="DAY",
+            customer_ids=[customer.id],
+            billable_metrics=[{"id": metric_id}],
+        )
+        return [row.value for row in rows]
+
+    assert by_day(sums) == [13 + 11 + 40, 12, 10]
+    assert by_day(latest) == [40, 12, 10]

@@ -12,6 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tieout.sandbox.netsuite.keyset import split
+from tieout.sandbox.netsuite.suiteql_check import check
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from netsuite_emulator_fixtures import Account, basic_token, created_id, start_account, suiteql
@@ -298,3 +301,57 @@ def test_record_list_filter_and_suiteql_count_the_same_rows(client: httpx.Client
     assert [item["id"] for item in listed["items"]] == [item["id"] for item in counted["items"]]
     bad = client.get("/record/v1/invoice", params={"q": "tranDate SOMETIME 5"})
     assert _code(bad) == "INVALID_PARAMETER"
+
+
+KEYSET_QUERY = (
+    "SELECT t.id, t.tranid, TO_CHAR(t.lastmodifieddate, 'YYYY-MM-DD HH24:MI:SS') AS modified "
+    "FROM transaction t WHERE t.type = 'CustInvc'{after} ORDER BY t.lastmodifieddate, t.id"
+)
+
+
+def _after(row: dict[str, str]) -> str:
+    bound = f"TO_TIMESTAMP('{row['modified']}', 'YYYY-MM-DD HH24:MI:SS')"
+    return f" AND (t.lastmodifieddate > {bound} OR (t.lastmodifieddate = {bound} AND t.id > {row['id']}))"
+
+
+def test_key_set_pages_match_one_sorted_query_and_see_writes_between_pages() -> None:
+    acct = start_account()
+    state, ids = acct.state, acct.ids
+    try:
+        customer = int(state.create_customer("Keyset Customer", subsidiary_id=ids["us"])["id"])
+        invoices = []
+        for n in range(30):
+            if n % 3 == 0:  # three invoices share each modification second: ties across page ends
+                acct.clock.advance(timedelta(seconds=1))
+            invoice = state.create_invoice(customer, [{"item": ids["item"], "quantity": 1, "rate": 5 + n}])
+            invoices.append(int(invoice["id"]))
+        headers = {"Authorization": f"Bearer {basic_token(acct)}", "Prefer": "transient"}
+        with httpx.Client(base_url=acct.settings["rest_url"], headers=headers, timeout=60) as http:
+            everything = suiteql(http, KEYSET_QUERY.format(after="")).json()["items"]
+            assert [int(row["id"]) for row in everything] == invoices
+            seen: list[dict[str, str]] = []
+            totals = []
+            after = ""
+            while True:
+                body = suiteql(http, KEYSET_QUERY.format(after=after), limit=7).json()
+                seen += body["items"]
+                totals.append(body["totalResults"])
+                if not body["hasMore"]:
+                    break
+                after = _after(body["items"][-1])
+                if len(seen) == 14:
+                    # A write between pages: the next page must see it, not a result sorted before it.
+                    acct.clock.advance(timedelta(seconds=1))
+                    late = state.create_invoice(customer, [{"item": ids["item"], "quantity": 2, "rate": 9}])
+            assert seen[:30] == everything
+            assert [int(row["id"]) for row in seen[30:]] == [int(late["id"])]
+            assert totals == [30, 23, 16 + 1, 10, 3]
+            # ...and those pages were slices of one sorted result, not queries of their own.
+            assert split(check(KEYSET_QUERY.format(after=_after(everything[0])), acct.clock.now()).tree)
+            # A key-set condition on the same keys with an offset pages within what follows the bound.
+            offset_page = suiteql(http, KEYSET_QUERY.format(after=_after(everything[4])), limit=5, offset=5)
+            assert [row["id"] for row in offset_page.json()["items"]] == [
+                row["id"] for row in everything[10:15]
+            ]
+    finally:
+        acct.server.stop()

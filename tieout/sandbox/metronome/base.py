@@ -104,6 +104,8 @@ class StateBase:
         self.contract_uniqueness_keys: dict[str, str] = {}
 
         self.events_by_key: dict[str, list[UsageEvent]] = {}
+        # Keys whose events arrived out of time order; sorted (stably) when next read.
+        self.unsorted_event_keys: set[str] = set()
         self.transactions_seen: dict[str, datetime] = {}
 
         self.invoices: dict[str, Record] = {}

@@ -19,6 +19,7 @@ from typing import Any
 from tieout.sandbox.clock import SandboxClock
 from tieout.sandbox.netsuite import schema
 from tieout.sandbox.netsuite.errors import invalid_content, invalid_field, not_found
+from tieout.sandbox.netsuite.keyset import SortedResults
 
 
 def ns_datetime(moment: datetime) -> str:
@@ -55,6 +56,7 @@ class Store:
         self._currency_precision: dict[int, int] = {}
         self._in_batch = False
         self._cache: dict[tuple[str, int, str], Any] = {}
+        self.sorted_results = SortedResults()
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlglot import exp
 
 from tieout.sandbox.netsuite.errors import NetSuiteError, invalid_parameter, invalid_query
+from tieout.sandbox.netsuite.keyset import split
 from tieout.sandbox.netsuite.schema import STATUS_NAMES, TYPE_NAMES, ColumnType
 from tieout.sandbox.netsuite.store import Store
 from tieout.sandbox.netsuite.suiteql_check import Checked, check
@@ -156,30 +158,38 @@ def run(store: Store, query: str, limit: int, offset: int) -> tuple[list[dict[st
     """The page of rows at `offset` and the query's total row count."""
     checked = check(query, store.clock.now())
     reachable = min(limit, MAX_RESULTS - offset)
-    sql = checked.tree.sql(dialect="sqlite", identify=True)
-    page_tree: exp.Expression
-    if isinstance(checked.tree, exp.Select) and not checked.tree.args.get("limit"):
-        page_tree = checked.tree.copy().limit(reachable).offset(offset)
-        page_sql = page_tree.sql(dialect="sqlite", identify=True)
-    else:
-        page_sql = f"SELECT * FROM ({sql}) LIMIT {reachable} OFFSET {offset}"  # noqa: S608
+    keyset = split(checked.tree)
+    if keyset is not None and keyset.width != len(checked.names):
+        keyset = None
     try:
         with store.lock:
-            total = int(store.db.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()[0])  # noqa: S608
-            rows = store.db.execute(page_sql).fetchall()
+            served = (
+                None if keyset is None else store.sorted_results.page(store.db, keyset, reachable, offset)
+            )
+            rows: Sequence[sqlite3.Row | tuple[Any, ...]]
+            rows, total = served if served is not None else _query(store, checked, reachable, offset)
     except (sqlite3.Error, ValueError, OverflowError) as exc:
         raise invalid_query(f"Search error occurred: {exc}") from None
     return [_item(row, checked) for row in rows], total
 
 
-def _item(row: sqlite3.Row, checked: Checked) -> dict[str, Any]:
+def _query(store: Store, checked: Checked, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+    sql = checked.tree.sql(dialect="sqlite", identify=True)
+    if isinstance(checked.tree, exp.Select) and not checked.tree.args.get("limit"):
+        page_sql = checked.tree.copy().limit(limit).offset(offset).sql(dialect="sqlite", identify=True)
+    else:
+        page_sql = f"SELECT * FROM ({sql}) LIMIT {limit} OFFSET {offset}"  # noqa: S608
+    total = int(store.db.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()[0])  # noqa: S608
+    return store.db.execute(page_sql).fetchall(), total
+
+
+def _item(row: sqlite3.Row | tuple[Any, ...], checked: Checked) -> dict[str, Any]:
     item: dict[str, Any] = {"links": []}
     values = tuple(row)
-    if len(values) != len(checked.names):
-        names = list(row.keys())
-        types: list[ColumnType | None] = [None] * len(values)
-    else:
-        names, types = checked.names, checked.types
+    names: list[str] = checked.names
+    types: list[ColumnType | None] = checked.types
+    if len(values) != len(checked.names) and isinstance(row, sqlite3.Row):
+        names, types = list(row.keys()), [None] * len(values)
     for name, kind, value in zip(names, types, values, strict=True):
         if value is None or value == "":
             continue

@@ -124,6 +124,17 @@ class _Compiler:
             return lambda r: not inner(r)
         path = resolve(self.query, self.obj, condition.field)
         if isinstance(condition, soql.InList):
+            literals = [self._literal(path, condition.field, "=", v) for v in condition.values]
+            if all(
+                literal is not None and not isinstance(literal, soql.RelativeDate) for literal in literals
+            ):
+                # What `=` compares each record with, as one set: an IN list of 500 ids costs one
+                # lookup a record instead of 500 comparisons.
+                wanted = set(literals)
+                current = self._current(path)
+                if condition.negated:
+                    return lambda r: (v := current(r)) is None or v not in wanted
+                return lambda r: (v := current(r)) is not None and v in wanted
             tests = [self.comparison(path, condition.field, "=", v) for v in condition.values]
             if condition.negated:
                 return lambda r: not any(t(r) for t in tests)
@@ -182,6 +193,16 @@ class _Compiler:
             "enclosed in quotes",
         )
 
+    def _current(self, path: ResolvedPath) -> Callable[[Record], Any]:
+        """A record's value at `path` as comparisons see it (text case-folded)."""
+        state, folded = self.state, path.field.type in TEXT_TYPES
+
+        def current(r: Record) -> Any:
+            v = read(state, r, path)
+            return v.casefold() if folded and v is not None else v
+
+        return current
+
     def comparison(self, path: ResolvedPath, ref: soql.FieldRef, op: str, value: soql.Value) -> Predicate:
         literal = self._literal(path, ref, op, value)
         state, kind = self.state, path.field.type
@@ -201,16 +222,11 @@ class _Compiler:
             if op == "!=":
                 return lambda r: (v := read(state, r, path)) is None or test(v)
             return lambda r: (v := read(state, r, path)) is not None and test(v)
-        folded = kind in TEXT_TYPES
         if op == "LIKE":
             assert isinstance(value, soql.StringLit)
             pattern = value.like_regex()
             return lambda r: (v := read(state, r, path)) is not None and pattern.fullmatch(v) is not None
-
-        def current(r: Record) -> Any:
-            v = read(state, r, path)
-            return v.casefold() if folded and v is not None else v
-
+        current = self._current(path)
         if literal is None:
             return (lambda r: current(r) is None) if op == "=" else (lambda r: current(r) is not None)
         ops: dict[str, Callable[[Any], bool]] = {
