@@ -24,6 +24,7 @@ from salesforce_connector_fixtures import START, Org, new_state, seed_accounts, 
 from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.connectors.base import Page, RawRecord
 from tieout.connectors.salesforce import SalesforceConnector, SalesforceSettings
+from tieout.connectors.salesforce.lines import URI_LIMIT
 from tieout.connectors.salesforce.soql import literal
 from tieout.errors import BudgetExhausted, PermissionDenied, RateLimited, TransportError
 from tieout.mappings.context import FieldMappings, MappingContext
@@ -179,6 +180,30 @@ def test_deletes_and_reopened_deals_come_through_incrementally(org: Org) -> None
     assert contracts[reopened].status is ContractStatus.DRAFT and len(contracts[reopened].lines) == 2
     assert contracts[lost].status is ContractStatus.CANCELLED
     assert [(r.source_id, r.deleted) for r in accounts] == [(account, True)]
+
+
+def test_line_items_are_read_for_as_many_deals_as_one_query_uri_carries(org: Org) -> None:
+    deals = seed_opportunities(org.state, 1300)
+    org.state.delete("Opportunity", deals[7], at=START + timedelta(minutes=30))
+    connector = org.connector(bulk_threshold=None, page_size=200)
+    urls: list[str] = []
+    connector.client.session.hooks["response"].append(
+        lambda response, *args, **kwargs: urls.append(response.url)
+    )
+    pages = list(connector.pull("opportunities"))
+    connector.close()
+    pulled = records(pages)
+    assert [len(page.records) for page in pages] == [200] * 6 + [100]
+    assert [record.source_id for record in pulled] == [*deals[:7], *deals[8:], deals[7]]
+    lines = {record.source_id: record.payload["OpportunityLineItems"] for record in pulled}
+    assert lines[deals[7]] == {"totalSize": 0, "done": True, "records": []}
+    assert all(lines[deal]["totalSize"] == 2 for deal in deals if deal != deals[7])
+    assert {line["OpportunityId"] for line in lines[deals[0]]["records"]} == {deals[0]}
+    line_queries = [url for url in urls if "OpportunityLineItem" in url]
+    # 1,299 live deals in three queries (each near the URI limit), not one query per page of 200
+    assert len(urls) == 7 + 3 and len(line_queries) == 3
+    assert all(len(url) <= URI_LIMIT for url in urls)
+    assert max(len(url) for url in line_queries) > URI_LIMIT - 100
 
 
 def test_the_api_reserve_stops_a_run_cleanly_before_the_allocation_is_spent(org: Org, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import quote_plus
 
 import requests
 from simple_salesforce.api import Salesforce
@@ -107,6 +108,11 @@ class SalesforceClient:
         )
         return query_page(body, endpoint)
 
+    def query_uri_length(self, soql: str, *, include_deleted: bool) -> int:
+        """The length of the URL `query` sends for `soql` (simple-salesforce puts it in `?q=`)."""
+        endpoint = "queryAll/" if include_deleted else "query/"
+        return len(self.sf.base_url) + len(endpoint) + len("?q=") + len(quote_plus(soql))
+
     def query_more(self, next_records_url: str) -> dict[str, Any]:
         body = self.call(
             lambda: self.sf.query_more(
@@ -161,6 +167,15 @@ class SalesforceClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def without_attributes(value: Any) -> Any:
+    """A REST record without its `attributes` (type and URL) blocks, nested ones included."""
+    if isinstance(value, dict):
+        return {key: without_attributes(item) for key, item in value.items() if key != "attributes"}
+    if isinstance(value, list):
+        return [without_attributes(item) for item in value]
+    return value
 
 
 def query_page(body: Any, where: str) -> dict[str, Any]:

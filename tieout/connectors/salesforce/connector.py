@@ -4,8 +4,9 @@ Pulls are incremental on SystemModstamp through `queryAll` (so deleted records c
 `IsDeleted`), ordered `SystemModstamp, Id` and paged by nextRecordsUrl; `since` is inclusive and
 records sharing the cursor's timestamp are read again, so none is ever skipped across pages or
 runs. A backfill (no `since`) larger than `bulk_threshold` rows runs as a Bulk API 2.0 job and is
-still yielded oldest-first. Opportunity pages get their line items from one extra query per page
-(`WHERE OpportunityId IN (...)`), embedded as `OpportunityLineItems`. Every opportunity changed in
+still yielded oldest-first. Opportunities come 2,000 a page and get their line items from
+`WHERE OpportunityId IN (...)` queries naming as many ids as a request URI carries (`lines`),
+embedded as `OpportunityLineItems`. Every opportunity changed in
 the window comes through, won or not, so a deal that is reopened, lost or deleted after it was won
 reaches the store as a changed or deleted contract.
 
@@ -38,14 +39,13 @@ from tieout.mappings.salesforce import map_account, map_opportunity
 from tieout.mappings.salesforce.values import timestamp
 
 from .bulk import BulkQuery
-from .client import SalesforceClient
+from .client import SalesforceClient, without_attributes
+from .lines import LineItems, id_chunks
 from .settings import SalesforceSettings
 from .soql import CURSOR_FIELD, SObjectQuery, condition, window
 from .writes import AccountWriter, Write, parse_write
 
 Record = dict[str, Any]
-IDS_PER_QUERY = 200
-"""Opportunity ids per line-item query: 200 ids keep the GET's URI near 5 kB, far inside the 16 kB limit."""
 REMEMBERED_PUSHES = 10_000
 
 ACCOUNT_FIELDS = (
@@ -64,15 +64,6 @@ LINE_ITEM_FIELDS = (
     "TotalPrice", "Discount", "ServiceDate", "Description", "CurrencyIsoCode", "Product2.ProductCode",
     "Product2.Name", "Product2.Family", "PricebookEntry.UnitPrice", "PricebookEntry.Pricebook2Id", "SystemModstamp",
 )  # fmt: skip
-
-
-def without_attributes(value: Any) -> Any:
-    """A REST record without its `attributes` (type and URL) blocks, nested ones included."""
-    if isinstance(value, dict):
-        return {key: without_attributes(item) for key, item in value.items() if key != "attributes"}
-    if isinstance(value, list):
-        return [without_attributes(item) for item in value]
-    return value
 
 
 class SalesforceConnector(Connector):
@@ -98,7 +89,7 @@ class SalesforceConnector(Connector):
             endpoint="Opportunity",
             primary_key="Id",
             cursor_field=CURSOR_FIELD,
-            page_size=200,
+            page_size=2000,
             ordered=True,
         ),
     )
@@ -145,20 +136,25 @@ class SalesforceConnector(Connector):
             )
         else:
             batches = self._rest_pages(query.select(conditions), include_deleted=True, batch_size=page_size)
-        for batch in batches:
-            records = [self._raw(stream, without_attributes(item)) for item in batch]
-            records = [
-                record
-                for record in records
-                if record.updated_at is not None
-                and (since is None or record.updated_at >= since)
-                and (until is None or record.updated_at < until)
-            ]
-            if not records:
-                continue
-            if stream == "opportunities":
-                self._embed_line_items([record.payload for record in records])
+        pages: Iterator[list[RawRecord]] = (
+            records for batch in batches if (records := self._in_window(stream, batch, since, until))
+        )
+        if stream == "opportunities":
+            pages = LineItems(self.client, self.line_items).attach(pages)
+        for records in pages:
             yield Page(records)
+
+    def _in_window(
+        self, stream: str, batch: list[Record], since: datetime | None, until: datetime | None
+    ) -> list[RawRecord]:
+        records = [self._raw(stream, without_attributes(item)) for item in batch]
+        return [
+            record
+            for record in records
+            if record.updated_at is not None
+            and (since is None or record.updated_at >= since)
+            and (until is None or record.updated_at < until)
+        ]
 
     def fetch(
         self,
@@ -170,12 +166,22 @@ class SalesforceConnector(Connector):
         self.stream(stream)
         query = self._query(stream)
         records: list[RawRecord] = []
-        for start in range(0, len(record_ids), IDS_PER_QUERY):
-            chunk = list(record_ids[start : start + IDS_PER_QUERY])
-            for batch in self._rest_pages(query.select([condition("Id", "IN", chunk)]), include_deleted=True):
+
+        def soql(ids: Sequence[str]) -> str:
+            return query.select([condition("Id", "IN", list(ids))])
+
+        def length(text: str) -> int:
+            return self.client.query_uri_length(text, include_deleted=True)
+
+        for chunk in id_chunks(record_ids, soql, length):
+            for batch in self._rest_pages(soql(chunk), include_deleted=True):
                 records += [self._raw(stream, without_attributes(item)) for item in batch]
         if stream == "opportunities":
-            self._embed_line_items([record.payload for record in records])
+            records = [
+                record
+                for page in LineItems(self.client, self.line_items).attach([records])
+                for record in page
+            ]
         return Page(records)
 
     def _rest_pages(
@@ -198,22 +204,6 @@ class SalesforceConnector(Connector):
         return RawRecord(
             self.name, stream, item["Id"], updated_at, item, deleted=item.get("IsDeleted") is True
         )
-
-    def _embed_line_items(self, opportunities: list[Record]) -> None:
-        live = [record["Id"] for record in opportunities if record.get("IsDeleted") is not True]
-        lines: dict[str, list[Record]] = {}
-        for start in range(0, len(live), IDS_PER_QUERY):
-            chunk = live[start : start + IDS_PER_QUERY]
-            soql = self.line_items.select(
-                [condition("OpportunityId", "IN", chunk)], order_by=("OpportunityId", "Id")
-            )
-            for batch in self._rest_pages(soql, include_deleted=False):
-                for line in batch:
-                    line = without_attributes(line)
-                    lines.setdefault(str(line.get("OpportunityId")), []).append(line)
-        for record in opportunities:
-            found = lines.get(record["Id"], [])
-            record["OpportunityLineItems"] = {"totalSize": len(found), "done": True, "records": found}
 
     # ---- push -----------------------------------------------------------------------------------
 

@@ -13,8 +13,7 @@ class SalesforceSettings(ConnectorSettings):
     """One org, reached with an OAuth access token (session id) on its instance URL.
 
     - `page_size`: the REST query batch size (`Sforce-Query-Options: batchSize`, 200..2000);
-      None keeps each stream's own (2,000 accounts, 200 opportunities, so one line-item query
-      per page stays well inside Salesforce's URI length limit).
+      None keeps each stream's own (2,000 for both; line items are read apart from the pages).
     - `bulk_threshold`: a backfill (no `since`) whose `COUNT()` exceeds this runs as a Bulk
       API 2.0 query job instead of REST paging; None never uses Bulk (and skips the count).
     - `api_reserve`: calls of the org's daily API allocation left untouched; the run's call
