@@ -25,8 +25,8 @@ from typing import Any
 from sqlglot import exp
 
 KEY_ALIAS = "__keyset_{}"
-CACHED_QUERIES = 8
-"""Header queries and the detail queries between their pages; more would only hold memory."""
+CACHED_QUERIES = 4
+"""A header query and the detail queries between its pages; more would only hold memory."""
 
 
 @dataclass(frozen=True)
@@ -159,11 +159,13 @@ class SortedResults:
         if db.total_changes != self._version:
             self._results.clear()
             self._version = db.total_changes
-        if query.base_sql not in self._results:
-            while len(self._results) >= CACHED_QUERIES:
-                del self._results[next(iter(self._results))]
-            self._results[query.base_sql] = self._run(db, query)
-        result = self._results[query.base_sql]
+        # Least recently used first: a header query outlives the detail queries between its pages.
+        result = (
+            self._results.pop(query.base_sql) if query.base_sql in self._results else self._run(db, query)
+        )
+        self._results[query.base_sql] = result
+        while len(self._results) > CACHED_QUERIES:
+            del self._results[next(iter(self._results))]
         if result is None:
             return None
         if not result.rows:
