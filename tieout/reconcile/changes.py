@@ -60,12 +60,13 @@ TOUCHED = "SELECT record_id FROM touched"
 
 class Change:
     """The widened reach of the last catch-up, as temp tables: `dirty` (components), `reached` (their
-    records now, the columns the screens read) and `touched` (those, and the changed records as they were)."""
+    records now, the columns the screens read), `reached_applications` (what their payments are applied
+    to) and `touched` (those records, and the changed records as they were)."""
 
     def __init__(self, facts: Facts) -> None:
         self.facts = facts
         db = facts.db
-        facts.temp_table("changed_components", {"comp": sorted(facts.dirty_components)})
+        facts.temp_table("changed_components", {"comp": sorted(facts.dirty_components)}, {"comp": "BIGINT"})
         # The components the catch-up touched are fetched first: most of what the change reaches.
         db.execute(
             f"CREATE OR REPLACE TEMP TABLE reached AS {rows_where('comp IN (SELECT comp FROM changed_components)', REACHED_COLUMNS)}"
@@ -82,6 +83,11 @@ class Change:
             + rows_where(
                 "comp IN (SELECT comp FROM dirty EXCEPT SELECT comp FROM changed_components)", REACHED_COLUMNS
             )
+        )
+        # A payment's applications are in its component; read once here, not from the whole table by each screen.
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE reached_applications AS SELECT * FROM applications "
+            "WHERE record_id IN (SELECT record_id FROM reached WHERE kind = 'payment')"
         )
         db.execute(
             f"CREATE OR REPLACE TEMP VIEW touched AS SELECT {PREVIOUS_COLUMNS} FROM reached "

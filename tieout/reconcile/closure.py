@@ -46,6 +46,12 @@ def base_of(change: Change | None) -> str:
     return "facts" if change is None else "reached"
 
 
+def applications_of(change: Change | None) -> str:
+    """The payment applications a screen reads: every one, or those of the payments the change reached
+    (which hold every application to a reached invoice: a payment is in its invoices' component)."""
+    return "applications" if change is None else "reached_applications"
+
+
 def closed(anchor: str, *, groups: bool = True, base: str = "facts") -> str:
     """The anchor records, their whole twin groups, and every customer those records name."""
     if groups:

@@ -6,6 +6,10 @@ other payments applied to those invoices. Each record's `comp` is the union of i
 every application, afterwards from the changed records only. Components only ever merge (an
 application moved elsewhere leaves the old component whole), so a component holds at least what
 the checks read, perhaps more. The reach of a change (`changes.py`) is a set of components.
+
+Components are numbered 1, 2, 3... in the order their first group was seen (the next number is kept
+in the projection's meta table): small integers are what make moving rows between components and
+fetching a component's rows cheap in a column store.
 """
 
 from __future__ import annotations
@@ -46,12 +50,28 @@ _CHANGED_EDGES = """
 """Components a changed payment's applications or a changed invoice's payers reach."""
 
 
+def _number_new_groups(facts: Facts) -> None:
+    """Give the groups of the records without a component a component of their own each."""
+    first = facts.meta("next_component") or 1
+    facts.db.execute(
+        "CREATE OR REPLACE TEMP TABLE numbered AS SELECT grp, ? + row_number() OVER () - 1 AS comp "
+        "FROM (SELECT DISTINCT grp FROM facts WHERE comp IS NULL)",
+        [first],
+    )
+    facts.db.execute(
+        "UPDATE facts SET comp = numbered.comp FROM numbered WHERE facts.comp IS NULL AND facts.grp = numbered.grp"
+    )
+    added = facts.db.execute("SELECT count(*) FROM numbered").fetchall()[0][0]
+    facts.set_meta("next_component", first + added)
+
+
 def assign_all(facts: Facts) -> None:
-    facts.db.execute("UPDATE facts SET comp = grp")
+    facts.set_meta("next_component", 1)
+    _number_new_groups(facts)
     merge(facts, "comp", [list(pair) for pair in facts.db.execute(_ALL_EDGES).fetchall()])
 
 
-def assign_changed(facts: Facts, merged_groups: Iterable[str]) -> set[str]:
+def assign_changed(facts: Facts, merged_groups: Iterable[str]) -> set[int]:
     """Components for the records in `changed_ids` (a temp table); returns every component the change
     touched: those of the changed records before and after, and those merged.
 
@@ -63,7 +83,7 @@ def assign_changed(facts: Facts, merged_groups: Iterable[str]) -> set[str]:
         "CREATE OR REPLACE TEMP TABLE regrouped_or_merged AS SELECT grp FROM facts WHERE comp IS NULL "
         "UNION SELECT grp FROM merged_groups"
     )
-    db.execute("UPDATE facts SET comp = grp WHERE comp IS NULL")
+    _number_new_groups(facts)
     joined = [row[0] for row in db.execute(_CHANGED_EDGES).fetchall()]
     if db.execute("SELECT count(*) FROM regrouped_or_merged").fetchall()[0][0]:
         joined += [row[0] for row in db.execute(_SPLIT_GROUPS).fetchall()]

@@ -11,12 +11,17 @@ Groups only merge: a link removed leaves the group whole, holding perhaps more t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from tieout.reconcile.columnar import Facts
 
 SYSTEMS = ("salesforce", "metronome", "stripe", "netsuite")
+Key = TypeVar("Key", str, int)
+
+COLUMN_TYPES = {"comp": "BIGINT"}
+"""Columns merged here that are not text."""
+
 HUB = {"invoice": "metronome", "payment": "stripe", "refund": "stripe", "payout": "stripe"}
 """The system whose copy names a group; Salesforce for every other kind."""
 
@@ -53,12 +58,12 @@ def group(facts: Facts, regrouped: list[str] | None) -> set[str]:
     return merge(facts, "grp", [groups for _, groups in pairs])
 
 
-def merge(facts: Facts, column: str, joined: list[list[str]]) -> set[str]:
+def merge(facts: Facts, column: str, joined: list[list[Key]]) -> set[Key]:
     """Union-find over lists of values of `column` (groups, components) that are one: every row
     holding a value then holds the smallest of its set. Returns the values merged, old and new."""
-    parent: dict[str, str] = {}
+    parent: dict[Key, Key] = {}
 
-    def root(key: str) -> str:
+    def root(key: Key) -> Key:
         while parent.get(key, key) != key:
             key = parent[key]
         return key
@@ -69,7 +74,12 @@ def merge(facts: Facts, column: str, joined: list[list[str]]) -> set[str]:
             parent[other] = roots[0]
     if not parent:
         return set()
-    facts.temp_table(f"{column}_roots", {"old": list(parent), "new": [root(key) for key in parent]})
+    kind = COLUMN_TYPES.get(column, "VARCHAR")
+    facts.temp_table(
+        f"{column}_roots",
+        {"old": list(parent), "new": [root(key) for key in parent]},
+        {"old": kind, "new": kind},
+    )
     facts.update_where(column, f"{column}_roots", "old", "new")
     return set(parent) | {root(key) for key in parent}
 

@@ -19,7 +19,16 @@ from collections.abc import Mapping
 
 from tieout.money import currency_exponent
 from tieout.reconcile.changes import NOWHERE, Change
-from tieout.reconcile.closure import Scope, Screen, base_of, closed, closed_groups, ids, settled_region
+from tieout.reconcile.closure import (
+    Scope,
+    Screen,
+    applications_of,
+    base_of,
+    closed,
+    closed_groups,
+    ids,
+    settled_region,
+)
 from tieout.reconcile.columnar import Facts, rows_where
 from tieout.reconcile.scopes_crm import contract_screen, customer_screen
 from tieout.reconcile.summaries import invoice_groups_of
@@ -108,6 +117,13 @@ _REACHED_ORPHANS = """
 """Orphans a change reaches: touched, of a touched customer's account, or sharing a touched invoice's key."""
 
 
+_BILLING_INVOICES_OF = rows_where(
+    "kind = 'invoice' AND system = 'metronome' AND customer_id IN (SELECT native_id FROM billing_customers)"
+)
+"""The billing invoices of the customers of the orphans' accounts, found on their customer column first:
+scanning every column of every billing invoice costs more than fetching these few."""
+
+
 def _orphans(facts: Facts, change: Change | None) -> Scope:
     """NetSuite invoices no billing invoice links directly, with every source sharing their fallback key.
 
@@ -136,7 +152,7 @@ def _orphans(facts: Facts, change: Change | None) -> Scope:
             SELECT native_id, link_salesforce AS account FROM facts
             WHERE kind = 'customer' AND system = 'metronome' AND link_salesforce IN (SELECT account FROM keyed))
         SELECT grp FROM keyed
-        UNION SELECT m.grp FROM facts m JOIN billing_customers b ON m.customer_id = b.native_id
+        UNION SELECT m.grp FROM ({_BILLING_INVOICES_OF}) m JOIN billing_customers b ON m.customer_id = b.native_id
             JOIN keyed o ON o.account = b.account AND m.currency = o.currency AND m.subtotal = o.subtotal
             AND m.period_start IS NOT DISTINCT FROM o.period_start
             AND m.period_end IS NOT DISTINCT FROM o.period_end
@@ -160,16 +176,17 @@ def _misapplied(facts: Facts, change: Change | None) -> Scope:
     charges = "SELECT record_id FROM misapplied_charges"
     if change is not None:
         charges += " WHERE record_id IN (SELECT record_id FROM reached WHERE kind = 'payment')"
-    anchor = _with_paid_invoices(charges, base=base_of(change))
+    anchor = _with_paid_invoices(charges, change)
     return Scope(ids(facts, closed(anchor, base=base_of(change))), settled_region(change))
 
 
-def _with_paid_invoices(charges: str, *, base: str = "facts") -> str:
+def _with_paid_invoices(charges: str, change: Change | None) -> str:
     """The charges, and the Stripe invoices they paid (their groups are closed over too)."""
+    base = base_of(change)
     return f"""
         WITH chosen AS ({charges})
         SELECT record_id FROM chosen
-        UNION SELECT si.record_id FROM chosen c JOIN applications a ON a.record_id = c.record_id
+        UNION SELECT si.record_id FROM chosen c JOIN {applications_of(change)} a ON a.record_id = c.record_id
             JOIN {base} si ON si.kind = 'invoice' AND si.system = 'stripe' AND si.native_id = a.invoice_id
     """
 
@@ -190,10 +207,10 @@ def _paid_but_open(facts: Facts, change: Change | None) -> Scope:
             SELECT grp FROM {_invoice_groups(change)} WHERE stripe_paid AND netsuite_open)
     """
     charges = f"""
-        SELECT DISTINCT a.record_id FROM applications a JOIN ({invoices}) s ON a.invoice_id = s.native_id
+        SELECT DISTINCT a.record_id FROM {applications_of(change)} a JOIN ({invoices}) s ON a.invoice_id = s.native_id
         JOIN {base_of(change)} c ON c.record_id = a.record_id AND c.system = 'stripe'
     """
-    paid = _with_paid_invoices(charges, base=base_of(change))
+    paid = _with_paid_invoices(charges, change)
     anchor = f"SELECT record_id FROM ({invoices}) UNION SELECT record_id FROM ({paid})"
     return Scope(ids(facts, closed(anchor, base=base_of(change))), settled_region(change))
 

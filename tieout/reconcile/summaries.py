@@ -54,12 +54,12 @@ _MISAPPLIED = f"""
         SELECT c.record_id AS charge, n.record_id AS payment FROM charges c
         JOIN {{source}} n ON n.kind = 'payment' AND n.system = 'netsuite' AND n.grp = c.grp),
     paid AS (
-        SELECT c.record_id AS charge, si.grp FROM charges c JOIN applications a ON a.record_id = c.record_id
+        SELECT c.record_id AS charge, si.grp FROM charges c JOIN {{applications}} a ON a.record_id = c.record_id
         JOIN {{source}} si ON si.kind = 'invoice' AND si.system = 'stripe' AND si.native_id = a.invoice_id),
     expected AS (
         SELECT p.charge, ni.native_id FROM paid p
         JOIN {{source}} ni ON ni.kind = 'invoice' AND ni.system = 'netsuite' AND ni.grp = p.grp)
-    SELECT r.charge AS record_id FROM recorded r JOIN applications a ON a.record_id = r.payment
+    SELECT r.charge AS record_id FROM recorded r JOIN {{applications}} a ON a.record_id = r.payment
     WHERE NOT EXISTS (SELECT 1 FROM expected e WHERE e.charge = r.charge AND e.native_id = a.invoice_id)
     UNION SELECT charge FROM recorded GROUP BY charge HAVING count(*) > 1
     UNION SELECT charge FROM expected GROUP BY charge HAVING count(*) > 1
@@ -83,7 +83,7 @@ def refresh(facts: Facts, change: Change | None, *, full: bool = False) -> None:
     if everything:
         facts.db.execute(f"CREATE OR REPLACE TABLE invoice_groups AS {invoice_groups_of('facts')}")
         facts.db.execute(
-            f"CREATE OR REPLACE TABLE misapplied_charges AS {_MISAPPLIED.format(source='facts')}"
+            f"CREATE OR REPLACE TABLE misapplied_charges AS {_MISAPPLIED.format(source='facts', applications='applications')}"
         )
     elif facts.changed_ids:
         # Every group of a reached component is whole in `reached`; groups merged away are gone.
@@ -94,7 +94,9 @@ def refresh(facts: Facts, change: Change | None, *, full: bool = False) -> None:
         facts.db.execute(f"INSERT INTO invoice_groups {invoice_groups_of('reached')}")
         judged = "SELECT record_id FROM reached WHERE kind = 'payment' AND system = 'stripe' UNION SELECT record_id FROM previous"
         facts.db.execute(f"DELETE FROM misapplied_charges WHERE record_id IN ({judged})")
-        facts.db.execute(f"INSERT INTO misapplied_charges {_MISAPPLIED.format(source='reached')}")
+        facts.db.execute(
+            f"INSERT INTO misapplied_charges {_MISAPPLIED.format(source='reached', applications='reached_applications')}"
+        )
     watermark = facts.watermark
     if watermark is not None:
         facts.set_meta("summaries", watermark)
