@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from tieout.config import load_config
 from tieout.findings import Finding
+from tieout.reconcile.columnar import Facts
 from tieout.reconcile.engine import Reconciler
 from tieout.reconcile.synthetic import change, generate
 from tieout.runner import SyncService
@@ -215,3 +216,25 @@ def test_after_the_flows_link_and_push_records_the_caught_up_projection_agrees_w
         store.close()
     finally:
         sandbox.stop()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["a", "", "b"],
+        ["one\x1etwo", "three"],  # holds the separator: goes as a list
+        ["a", None, "c"],  # a NULL: goes as a list
+        [],
+        ['{"memo": "\\u001e"}'],
+    ],
+)
+def test_a_temp_table_holds_exactly_the_values_it_was_given(values: list[str | None], store: Store) -> None:
+    facts = Facts(store)
+    try:
+        facts.temp_table(
+            "given", {"value": values, "position": list(range(len(values)))}, {"position": "BIGINT"}
+        )
+        rows = facts.db.execute("SELECT value FROM given ORDER BY position").fetchall()
+    finally:
+        facts.close()
+    assert [row[0] for row in rows] == values

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TypeGuard
 
 import duckdb
 
@@ -370,10 +371,16 @@ class Facts:
         self.temp_table("changed_ids", {"record_id": changed})
         in_changed = "record_id IN (SELECT record_id FROM changed_ids)"
         self.db.execute(f"INSERT INTO previous SELECT {PREVIOUS_COLUMNS} FROM before WHERE {in_changed}")
-        self.db.execute(f"INSERT INTO previous_applications SELECT * FROM applications WHERE {in_changed}")
+        # One pass over the applications: what is deleted is what the changed payments applied before.
+        applied = self.db.execute(f"DELETE FROM applications WHERE {in_changed} RETURNING *").fetchall()
+        if applied:
+            self.temp_table(
+                "applied_before",
+                {"record_id": [row[0] for row in applied], "invoice_id": [row[1] for row in applied]},
+            )
+            self.db.execute("INSERT INTO previous_applications SELECT * FROM applied_before")
         self.db.execute(f"DELETE FROM facts WHERE rowid IN (SELECT row_id FROM before WHERE {in_changed})")
-        for table in ("applications", "prices"):
-            self.db.execute(f"DELETE FROM {table} WHERE {in_changed}")
+        self.db.execute(f"DELETE FROM prices WHERE {in_changed}")
         self._load(changed_rows, entities)
         regrouped = [
             row[0] for row in self.db.execute("SELECT record_id FROM facts WHERE grp IS NULL").fetchall()
@@ -402,8 +409,25 @@ class Facts:
         costs more than the small tables the incremental path stages."""
         names = list(columns)
         kinds = types or {}
-        self.db.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT "
-            + ", ".join(f"CAST(unnest(?) AS {kinds.get(column, 'VARCHAR')}) AS {column}" for column in names),
-            [list(columns[column]) for column in names],
-        )
+        selected: list[str] = []
+        parameters: list[object] = []
+        for column in names:
+            values = columns[column]
+            kind = kinds.get(column, "VARCHAR")
+            if kind == "VARCHAR" and _joinable(values):
+                # One long string split in DuckDB converts much faster than a list of strings.
+                selected.append(f"unnest(string_split(?, chr(30))) AS {column}")
+                parameters.append(_SEPARATOR.join(values))
+            else:
+                selected.append(f"CAST(unnest(?) AS {kind}) AS {column}")
+                parameters.append(list(values))
+        self.db.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT " + ", ".join(selected), parameters)
+
+
+_SEPARATOR = "\x1e"
+"""ASCII record separator: JSON text escapes it, and ids do not hold it (`_joinable` checks)."""
+
+
+def _joinable(values: Sequence[object]) -> TypeGuard[Sequence[str]]:
+    """Text values (no None) that can travel as one separated string: some, and none holding the separator."""
+    return bool(values) and all(type(value) is str and _SEPARATOR not in value for value in values)
