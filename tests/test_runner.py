@@ -22,7 +22,8 @@ from tieout.connectors.base import Page
 from tieout.errors import MappingError
 from tieout.mappings.context import FieldMappings
 from tieout.model import Customer
-from tieout.runner import SyncService, _storable_row
+from tieout.page_mapping import storable_row as _storable_row
+from tieout.runner import SyncService
 from tieout.store import Store
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -123,6 +123,9 @@ class WorkersConfig(_Section):
     # Large pulls are split into windows of this many days so several workers share a backfill.
     partition_days: int = Field(default=30, ge=1)
     task_time_limit_seconds: int = Field(default=3600, ge=10)
+    # Worker processes that map a large pull's pages while the runner stores them (0: map in the
+    # runner's own process); unset, one per CPU beyond the first, at most four.
+    mapping_processes: int | None = Field(default=None, ge=0, le=64)
 
 
 class SmtpConfig(_Section):

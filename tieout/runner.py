@@ -18,35 +18,25 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pydantic import ValidationError
-
-from tieout import jsonutil
 from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.connectors.base import CallBudget, Connector, Page, StreamSpec
 from tieout.connectors.http import redact
 from tieout.connectors.registry import connector_class
-from tieout.errors import (
-    ConfigError,
-    ConfigProblem,
-    ConnectorError,
-    MappingError,
-    RunInterrupted,
-    TieoutError,
-)
-from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity, fingerprint_for
+from tieout.errors import ConfigError, ConfigProblem, ConnectorError, RunInterrupted, TieoutError
 from tieout.flows.definitions import FLOWS
 from tieout.flows.runner import FlowResult, FlowRunner
+from tieout.mapping_pool import MappingPool
 from tieout.mappings.context import MappingContext
-from tieout.mappings.storable import check_storable, may_hold_unstorable_text
-from tieout.model import CanonicalRecord
 from tieout.observability import metrics, runs
+from tieout.page_mapping import MappedPage, PageMapper
 from tieout.stale_runs import fail_dead_runs
 from tieout.store import Store
-from tieout.store.records import canonical_row
 from tieout.testing import killpoints
 
 Clock = Callable[[], datetime]
@@ -102,56 +92,46 @@ class PageProgress:
     failed: int
 
 
-@dataclass
-class _MappedPage:
-    raw_rows: list[dict[str, object]] = field(default_factory=list)
-    canonical: list[dict[str, object]] = field(default_factory=list)
-    """Rows made by `canonical_row`, encoded while mapping so unstorable text fails its own record."""
-    findings: list[Finding] = field(default_factory=list)
-    cleared: list[str] = field(default_factory=list)
-    newest: datetime | None = None
+def _page_records(page: Page) -> list[tuple[str, bool, dict[str, object]]]:
+    return [(record.source_id, record.deleted, record.payload) for record in page.records]
 
 
-def mapping_failure_finding(system: str, stream: str, source_id: str, reason: str) -> Finding:
-    return Finding(
-        rule_code=SYNC_MAPPING_FAILED,
-        title=f"{system} {stream} record could not be read",
-        explanation=(
-            f"tieout pulled {system} {stream} record {source_id} but could not turn it into its "
-            f"canonical form: {reason}. The record is kept as it was pulled; once it is corrected in "
-            f"{system} (or the field mapping is fixed), the next sync picks it up and this closes itself."
-        ),
-        severity=Severity.MEDIUM,
-        record_ids=(f"{system}:{stream}:{source_id}",),
-        details={"system": system, "stream": stream, "source_id": source_id, "reason": reason},
-        system=system,
-    )
+def _newest(page: Page) -> datetime | None:
+    """How far the page reads: its watermark, or its newest record's time when that is later."""
+    newest = page.watermark
+    for record in page.records:
+        if record.updated_at is not None and (newest is None or record.updated_at > newest):
+            newest = record.updated_at
+    return newest
 
 
-def _describe_mapping_error(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        parts = []
-        for item in error.errors()[:5]:
-            location = ".".join(str(part) for part in item["loc"]) or "record"
-            parts.append(f"{location}: {item['msg']}")
-        return "; ".join(parts)
-    return f"{error}" if isinstance(error, MappingError) else f"{type(error).__name__}: {error}"
+class _CallCount:
+    """The API calls a connector made for each page, and after the last one."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        self.seen = connector.api_calls
+
+    def pages(self, pages: Iterator[Page]) -> Iterator[tuple[Page, int]]:
+        for page in pages:
+            calls, self.seen = self.connector.api_calls - self.seen, self.connector.api_calls
+            yield page, calls
+
+    def since_last_page(self) -> int:
+        return self.connector.api_calls - self.seen
 
 
-def _storable_row(record: CanonicalRecord, stream: str) -> dict[str, object]:
-    """The record's row, or the `MappingError` naming a field whose text the store cannot hold."""
-    try:
-        row = canonical_row(record, stream=stream)
-    except Exception:
-        check_storable(record)  # names the field when the encoder refused unstorable text
-        raise
-    if may_hold_unstorable_text(str(row["payload"])):
-        check_storable(record)
-    return row
+def default_mapping_processes() -> int:
+    """One mapping worker per CPU beyond the first (the runner's own), at most four."""
+    return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
 class SyncService:
     """Runs syncs for a configuration against a store. One instance per process is enough."""
+
+    mapping_pool_after = 1000
+    """Records a stream yields before its further pages are mapped in worker processes: a
+    smaller sync is not worth starting them."""
 
     def __init__(
         self,
@@ -169,6 +149,8 @@ class SyncService:
         self.stop_event = stop_event or threading.Event()
         self.on_page = on_page
         self._connectors: dict[str, Connector] = dict(connectors or {})
+        configured = config.workers.mapping_processes
+        self.mapping_processes = default_mapping_processes() if configured is None else configured
 
     def connector(self, system: str) -> Connector:
         if system not in self._connectors:
@@ -241,29 +223,32 @@ class SyncService:
             since, until, newest = scope.since, min(scope.until or started_at, started_at), None
         else:
             newest = watermark
-        calls_seen = connector.api_calls
+        calls = _CallCount(connector)
+        pages = self._mapped_pages(
+            settings, spec, calls.pages(self._pages(connector, system, stream, since, until, scope))
+        )
         try:
-            for page in self._pages(connector, system, stream, since, until, scope):
-                page_calls, calls_seen = connector.api_calls - calls_seen, connector.api_calls
-                metrics.record_api_calls(system, page_calls)
-                mapped = self._map_page(system, spec, page, result.run_id)
-                killpoints.reached("pull.before_store")
-                if mapped.newest is not None and (newest is None or mapped.newest > newest):
-                    newest = min(mapped.newest, started_at)
-                self._commit_page(
-                    system,
-                    spec,
-                    page,
-                    mapped,
-                    result,
-                    page_calls,
-                    newest if spec.ordered and scope is None else None,
-                )
-                if scope is not None:
-                    result.record_ids += [str(row["record_id"]) for row in mapped.canonical]
-                    result.source_ids += [record.source_id for record in page.records]
-                if self.stop_event.is_set():
-                    raise RunInterrupted(f"stopped after page {result.pages} on request")
+            with closing(pages):
+                for page, page_calls, mapped in pages:
+                    metrics.record_api_calls(system, page_calls)
+                    killpoints.reached("pull.before_store")
+                    page_newest = _newest(page)
+                    if page_newest is not None and (newest is None or page_newest > newest):
+                        newest = min(page_newest, started_at)
+                    self._commit_page(
+                        system,
+                        spec,
+                        page,
+                        mapped,
+                        result,
+                        page_calls,
+                        newest if spec.ordered and scope is None else None,
+                    )
+                    if scope is not None:
+                        result.record_ids += [str(row["record_id"]) for row in mapped.canonical]
+                        result.source_ids += [record.source_id for record in page.records]
+                    if self.stop_event.is_set():
+                        raise RunInterrupted(f"stopped after page {result.pages} on request")
             if scope is None and not spec.ordered and spec.cursor_field is not None:
                 with self.store.transaction() as tx:
                     tx.advance_cursor(system, stream, newest, at=self.clock(), run_id=result.run_id)
@@ -279,7 +264,7 @@ class SyncService:
             )
             raise
         # Calls after the last page: the one that found nothing more, or the attempts of a failure.
-        metrics.record_api_calls(system, connector.api_calls - calls_seen)
+        metrics.record_api_calls(system, calls.since_last_page())
         result.watermark = newest
         self._finish(result, result.status, result.error)
         return result
@@ -301,62 +286,78 @@ class SyncService:
         known = {record_id: raw.payload for record_id, raw in stored.items() if raw is not None}
         yield connector.fetch(stream, scope.record_ids, known=known)
 
-    def _map_page(self, system: str, spec: StreamSpec, page: Page, run_id: str) -> _MappedPage:
-        context = MappingContext(system=system, stream=spec.name, fields=self.config.field_mappings)
-        pulled_at = self.clock()
-        out = _MappedPage(newest=page.watermark)
-        limit = self.config.system(system).max_record_bytes
-        for record in page.records:
-            error_text = None
-            payload_text = jsonutil.dumps_decoded(record.payload)
-            try:
-                size = len(payload_text) if payload_text.isascii() else len(payload_text.encode())
-                if size > limit:
-                    raise MappingError(
-                        f"the record is {size:,} bytes as JSON, over the {limit:,} a record may hold "
-                        f"(systems.{system}.max_record_bytes); it is kept as pulled and not mapped"
-                    )
-                canonical = spec.mapper(record.payload, context)
-                if record.deleted and not canonical.deleted:
-                    canonical = canonical.model_copy(update={"deleted": True})
-                out.canonical.append(_storable_row(canonical, spec.name))
-                out.cleared.append(
-                    fingerprint_for(SYNC_MAPPING_FAILED, f"{system}:{spec.name}:{record.source_id}")
-                )
-            except Exception as exc:  # any failure to map one record is that record's problem, not the run's
-                error_text = redact(_describe_mapping_error(exc), self.config.secret_values)
-                out.findings.append(mapping_failure_finding(system, spec.name, record.source_id, error_text))
-            out.raw_rows.append(
-                {
-                    "system": system,
-                    "stream": spec.name,
-                    "source_id": record.source_id,
-                    "updated_at": record.updated_at,
-                    "payload": record.payload,
-                    "payload_text": payload_text,
-                    "deleted": record.deleted,
-                    "pulled_at": pulled_at,
-                    "run_id": run_id,
-                    "mapping_error": error_text,
-                }
-            )
-            if record.updated_at is not None and (out.newest is None or record.updated_at > out.newest):
-                out.newest = record.updated_at
-        return out
+    def _mapped_pages(
+        self, settings: SystemSettings, spec: StreamSpec, pages: Iterator[tuple[Page, int]]
+    ) -> Generator[tuple[Page, int, MappedPage], None, None]:
+        """Each page with its API calls and its mapping, in page order.
+
+        The first pages are mapped here; once the stream has yielded `mapping_pool_after` records,
+        the rest go to worker processes (`workers.mapping_processes`), one page per worker in
+        flight, while this process stores the pages before them.
+        """
+        mapper = PageMapper(
+            system=settings.name,
+            stream=spec.name,
+            mapper=spec.mapper,
+            context=MappingContext(system=settings.name, stream=spec.name, fields=self.config.field_mappings),
+            max_record_bytes=settings.max_record_bytes,
+            secrets=self.config.secret_values,
+        )
+        processes = self.mapping_processes
+        pulled = 0
+        pool: MappingPool | None = None
+        waiting: deque[tuple[Page, int]] = deque()
+        try:
+            for page, page_calls in pages:
+                if pool is None and processes and pulled >= self.mapping_pool_after:
+                    pool = MappingPool(mapper, processes)
+                pulled += len(page.records)
+                if pool is None:
+                    yield page, page_calls, mapper.map_page(_page_records(page))
+                    continue
+                # The oldest page's result is taken before this page goes out (one page per worker
+                # in flight) and stored after, so the workers map while this process stores.
+                ready = (*waiting.popleft(), pool.result()) if pool.in_flight == pool.processes else None
+                pool.submit(page.records)
+                waiting.append((page, page_calls))
+                if ready is not None:
+                    yield ready
+            while waiting:
+                assert pool is not None
+                yield *waiting.popleft(), pool.result()
+        finally:
+            if pool is not None:
+                pool.close()
 
     def _commit_page(
         self,
         system: str,
         spec: StreamSpec,
         page: Page,
-        mapped: _MappedPage,
+        mapped: MappedPage,
         result: StreamResult,
         api_calls: int,
         watermark: datetime | None,
     ) -> None:
         now = self.clock()
+        raw_rows = [
+            {
+                "source_id": record.source_id,
+                "updated_at": record.updated_at,
+                "payload": text,
+                "content_hash": content_hash,
+                "deleted": record.deleted,
+                "mapping_error": error,
+            }
+            for record, text, content_hash, error in zip(
+                page.records, mapped.payload_texts, mapped.payload_hashes, mapped.errors, strict=True
+            )
+        ]
         with self.store.transaction() as tx:
-            tx.upsert_raw(mapped.raw_rows)
+            tx.upsert_raw_rows(
+                raw_rows,
+                constants={"system": system, "stream": spec.name, "pulled_at": now, "run_id": result.run_id},
+            )
             tx.upsert_canonical_rows(mapped.canonical, stored_at=now)
             if mapped.findings:
                 tx.file_findings(mapped.findings, at=now, run_id=result.run_id)

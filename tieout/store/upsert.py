@@ -25,6 +25,8 @@ _DRIVER_TYPES = (String, Text, Integer, BigInteger, Boolean, UtcDateTime)
 
 def sqlite_datetime(value: datetime) -> str:
     """A datetime as `UtcDateTime` stores it on SQLite: naive UTC text, as SQLAlchemy writes it."""
+    if value.tzinfo is UTC:  # what the store is handed nearly always: its text less the "+00:00"
+        return value.isoformat(sep=" ", timespec="microseconds")[:-6]
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the store; use an aware UTC datetime")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
