@@ -97,11 +97,8 @@ def split(tree: exp.Expression) -> KeysetQuery | None:
         return None
     keys: list[exp.Expression] = []
     for ordered in order.expressions:
-        if (
-            not isinstance(ordered, exp.Ordered)
-            or ordered.args.get("desc")
-            or ordered.args.get("nulls_first")
-        ):
+        # Where nulls sort does not matter: a result with a null key is never served from here.
+        if not isinstance(ordered, exp.Ordered) or ordered.args.get("desc"):
             return None
         keys.append(ordered.this)
     conditions = _flatten(where.this, exp.And)
