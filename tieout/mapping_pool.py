@@ -6,9 +6,12 @@ goes to worker k mod n and its result is taken back in page order, so results ne
 one another; one page per worker is in flight, which also means a worker is never sending a
 result while the runner is sending it the next page (two full pipes would wait on each other).
 
-Payloads cross as orjson text where that text decodes to an equal value (decoded JSON: dicts,
-lists, strings, integers, booleans, null), and pickled otherwise (Decimals, datetimes, integers
-past 64 bits, lone surrogates): orjson writes and reads them several times faster than pickle.
+Payloads cross as their stored text (`jsonutil.dumps_decoded`, keys sorted), which this process
+needs for the raw rows anyway, whenever orjson wrote it without help, so it decodes to an equal
+value (decoded JSON: dicts, lists, strings, integers, booleans, null); the rest (Decimals,
+datetimes, integers past 64 bits, lone surrogates) is pickled. orjson writes and reads them
+several times faster than pickle. A worker thus sees a payload's keys in sorted order: the keys
+of a JSON object have no order, and no mapper may depend on the order its vendor sent them in.
 
 A worker ignores Ctrl-C (the runner stops it) and exits when the runner's end of its task pipe
 closes, which is also what happens when the runner is killed: no worker outlives its runner.
@@ -27,40 +30,60 @@ from typing import Any
 
 import orjson
 
+from tieout import jsonutil
 from tieout.connectors.base import RawRecord
 from tieout.errors import MappingWorkerFailed
 from tieout.page_mapping import MappedPage, PageMapper, PageRecord
 
 _EXACT_OPTIONS = (
-    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
-"""Everything orjson would write as something else goes to `_refuse` instead, and so to pickle."""
+"""`jsonutil.dumps_decoded`'s options: what orjson would write as something else goes to `_refuse`."""
 
-_Sent = tuple[str, bool, bytes | Mapping[str, Any]]
+_Sent = tuple[str, bool, bytes | Mapping[str, Any], str | None]
+"""A record as sent: source id, deleted, payload (its text when exact, else the value), and its
+stored text when that is not the text sent."""
 
 
 def _refuse(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def _encoded(records: Sequence[RawRecord]) -> list[_Sent]:
+def encoded(records: Sequence[RawRecord]) -> tuple[list[_Sent], list[str]]:
+    """The records as sent to a worker, and their payloads' stored texts."""
     sent: list[_Sent] = []
+    texts: list[str] = []
     for record in records:
         try:
-            payload: bytes | Mapping[str, Any] = orjson.dumps(
-                record.payload, default=_refuse, option=_EXACT_OPTIONS
-            )
+            exact = orjson.dumps(record.payload, default=_refuse, option=_EXACT_OPTIONS)
         except TypeError:
-            payload = record.payload
-        sent.append((record.source_id, record.deleted, payload))
-    return sent
+            text = jsonutil.dumps_decoded(record.payload)
+            sent.append((record.source_id, record.deleted, record.payload, text))
+        else:
+            if exact.isascii() and b"\x7f" not in exact:
+                text = exact.decode("ascii")
+                sent.append((record.source_id, record.deleted, exact, None))
+            else:  # stored escaped, as `jsonutil.dumps` writes it
+                text = jsonutil.dumps_decoded(record.payload)
+                sent.append((record.source_id, record.deleted, exact, text))
+        texts.append(text)
+    return sent, texts
 
 
 def _decoded(sent: list[_Sent]) -> list[PageRecord]:
-    return [
-        (source_id, deleted, orjson.loads(payload) if type(payload) is bytes else payload)  # type: ignore[misc]
-        for source_id, deleted, payload in sent
-    ]
+    records: list[PageRecord] = []
+    for source_id, deleted, payload, text in sent:
+        if type(payload) is bytes:
+            records.append(
+                (source_id, deleted, orjson.loads(payload), payload.decode("ascii") if text is None else text)
+            )
+        else:
+            assert isinstance(payload, Mapping) and text is not None
+            records.append((source_id, deleted, payload, text))
+    return records
 
 
 @dataclass(frozen=True)
@@ -141,16 +164,21 @@ class MappingPool:
     def in_flight(self) -> int:
         return self._submitted - self._taken
 
-    def submit(self, records: Sequence[RawRecord]) -> None:
-        """Send a page to the next worker; at most one page per worker may be in flight."""
+    def submit(self, records: Sequence[RawRecord]) -> list[str]:
+        """Send a page to the next worker, and return its payloads' stored texts (the worker sends none back).
+
+        At most one page per worker may be in flight.
+        """
         if self.in_flight >= len(self._workers):
             raise RuntimeError("every mapping worker has a page in flight; take a result first")
         worker = self._workers[self._submitted % len(self._workers)]
+        sent, texts = encoded(records)
         try:
-            worker.tasks.send(_encoded(records))
+            worker.tasks.send(sent)
         except OSError:
             raise self._died(worker) from None
         self._submitted += 1
+        return texts
 
     def result(self) -> MappedPage:
         """The oldest submitted page, mapped; waits for it."""

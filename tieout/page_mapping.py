@@ -18,14 +18,15 @@ from tieout import jsonutil
 from tieout.connectors.base import Mapper
 from tieout.connectors.http import redact
 from tieout.errors import MappingError
-from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity, fingerprint_for
+from tieout.findings import SYNC_MAPPING_FAILED, Finding, Severity
 from tieout.mappings.context import MappingContext
 from tieout.mappings.storable import check_storable, may_hold_unstorable_text
 from tieout.model import CanonicalRecord
 from tieout.store.records import canonical_row
 
-PageRecord = tuple[str, bool, Mapping[str, Any]]
-"""What mapping needs of a pulled record: its source id, whether it was deleted, its payload."""
+PageRecord = tuple[str, bool, Mapping[str, Any], str | None]
+"""What mapping needs of a pulled record: its source id, whether it was deleted, its payload, and
+the payload's `jsonutil.dumps` text when the caller has made it already (None: it is made here)."""
 
 
 @dataclass
@@ -33,14 +34,13 @@ class MappedPage:
     """A page's records mapped; the lists of raw texts, hashes and errors follow the page's order."""
 
     payload_texts: list[str] = field(default_factory=list)
+    """The payload texts made here (none when every record came with its text)."""
     payload_hashes: list[str] = field(default_factory=list)
     errors: list[str | None] = field(default_factory=list)
     """Why each record could not be mapped; None for those that were."""
     canonical: list[dict[str, object]] = field(default_factory=list)
     """Rows made by `canonical_row`, one for each record that was mapped."""
     findings: list[Finding] = field(default_factory=list)
-    cleared: list[str] = field(default_factory=list)
-    """Fingerprints of the mapping failures the records mapped now close."""
 
 
 def mapping_failure_finding(system: str, stream: str, source_id: str, reason: str) -> Finding:
@@ -95,9 +95,12 @@ class PageMapper:
     def map_page(self, records: Sequence[PageRecord]) -> MappedPage:
         out = MappedPage()
         system, stream, limit = self.system, self.stream, self.max_record_bytes
-        for source_id, deleted, payload in records:
-            payload_text = jsonutil.dumps_decoded(payload)
-            out.payload_texts.append(payload_text)
+        for source_id, deleted, payload, known_text in records:
+            if known_text is None:
+                payload_text = jsonutil.dumps_decoded(payload)
+                out.payload_texts.append(payload_text)
+            else:
+                payload_text = known_text
             out.payload_hashes.append(jsonutil.text_hash(payload_text))
             try:
                 size = len(payload_text) if payload_text.isascii() else len(payload_text.encode())
@@ -116,5 +119,4 @@ class PageMapper:
                 out.findings.append(mapping_failure_finding(system, stream, source_id, error_text))
                 continue
             out.errors.append(None)
-            out.cleared.append(fingerprint_for(SYNC_MAPPING_FAILED, f"{system}:{stream}:{source_id}"))
         return out

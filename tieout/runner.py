@@ -29,14 +29,16 @@ from tieout.connectors.base import CallBudget, Connector, Page, StreamSpec
 from tieout.connectors.http import redact
 from tieout.connectors.registry import connector_class
 from tieout.errors import ConfigError, ConfigProblem, ConnectorError, RunInterrupted, TieoutError
+from tieout.findings import SYNC_MAPPING_FAILED, fingerprint_for
 from tieout.flows.definitions import FLOWS
 from tieout.flows.runner import FlowResult, FlowRunner
 from tieout.mapping_pool import MappingPool
 from tieout.mappings.context import MappingContext
 from tieout.observability import metrics, runs
-from tieout.page_mapping import MappedPage, PageMapper
+from tieout.page_mapping import MappedPage, PageMapper, PageRecord
 from tieout.stale_runs import fail_dead_runs
 from tieout.store import Store
+from tieout.store.queue import OPEN_STATUSES
 from tieout.testing import killpoints
 
 Clock = Callable[[], datetime]
@@ -92,8 +94,16 @@ class PageProgress:
     failed: int
 
 
-def _page_records(page: Page) -> list[tuple[str, bool, dict[str, object]]]:
-    return [(record.source_id, record.deleted, record.payload) for record in page.records]
+def _page_records(page: Page) -> list[PageRecord]:
+    return [(record.source_id, record.deleted, record.payload, None) for record in page.records]
+
+
+def _with_texts(
+    page: Page, page_calls: int, texts: list[str], mapped: MappedPage
+) -> tuple[Page, int, MappedPage]:
+    """A page mapped by a worker, with the payload texts this process made when it sent the page."""
+    mapped.payload_texts = texts
+    return page, page_calls, mapped
 
 
 def _newest(page: Page) -> datetime | None:
@@ -306,7 +316,7 @@ class SyncService:
         processes = self.mapping_processes
         pulled = 0
         pool: MappingPool | None = None
-        waiting: deque[tuple[Page, int]] = deque()
+        waiting: deque[tuple[Page, int, list[str]]] = deque()
         try:
             for page, page_calls in pages:
                 if pool is None and processes and pulled >= self.mapping_pool_after:
@@ -317,14 +327,17 @@ class SyncService:
                     continue
                 # The oldest page's result is taken before this page goes out (one page per worker
                 # in flight) and stored after, so the workers map while this process stores.
-                ready = (*waiting.popleft(), pool.result()) if pool.in_flight == pool.processes else None
-                pool.submit(page.records)
-                waiting.append((page, page_calls))
+                ready = (
+                    _with_texts(*waiting.popleft(), pool.result())
+                    if pool.in_flight == pool.processes
+                    else None
+                )
+                waiting.append((page, page_calls, pool.submit(page.records)))
                 if ready is not None:
                     yield ready
             while waiting:
                 assert pool is not None
-                yield *waiting.popleft(), pool.result()
+                yield _with_texts(*waiting.popleft(), pool.result())
         finally:
             if pool is not None:
                 pool.close()
@@ -361,8 +374,15 @@ class SyncService:
             tx.upsert_canonical_rows(mapped.canonical, stored_at=now)
             if mapped.findings:
                 tx.file_findings(mapped.findings, at=now, run_id=result.run_id)
-            if mapped.cleared:
-                tx.auto_resolve(mapped.cleared, at=now, note="the record now maps cleanly")
+            # Most runs have no mapping failure open anywhere to close: one query says so, and
+            # spares looking up every record mapped by its fingerprint.
+            if tx.list_exceptions(status=OPEN_STATUSES, rule_code=SYNC_MAPPING_FAILED, limit=1):
+                cleared = [
+                    fingerprint_for(SYNC_MAPPING_FAILED, f"{system}:{spec.name}:{record.source_id}")
+                    for record, error in zip(page.records, mapped.errors, strict=True)
+                    if error is None
+                ]
+                tx.auto_resolve(cleared, at=now, note="the record now maps cleanly")
             killpoints.reached("pull.mid_commit")
             if watermark is not None:
                 tx.advance_cursor(system, spec.name, watermark, at=now, run_id=result.run_id)
