@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -38,6 +41,7 @@ from tieout.page_mapping import PageMapper
 from tieout.runner import PullScope, SyncService
 from tieout.store import Store
 from tieout.store.schema import canonical_records, raw_records
+from tieout.testing.killpoints import KILL_AT_VARIABLE
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -252,3 +256,71 @@ def test_the_config_sets_the_number_of_mapping_processes(tmp_path: Any) -> None:
     derived = TieoutConfig(**{**make_config("sqlite://").__dict__, "workers": WorkersConfig()})
     service = SyncService(derived, Store.open(f"sqlite:///{tmp_path}/b.db"))
     assert service.mapping_processes == min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+VICTIM = """
+import sys
+from pathlib import Path
+from tieout.config import load_config
+from tieout.runner import SyncService
+from tieout.store import Store
+
+config = load_config(Path(sys.argv[1]))
+service = SyncService(config, Store.open(config.store_url))
+service.mapping_pool_after = 0
+print(service.sync_stream("ledgerly", "invoices").status)
+"""
+
+
+def ended(pid: int) -> bool:
+    """Whether a process has exited (an orphan no one reaps stays a zombie: it has exited too)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def test_killing_the_runner_ends_its_workers_and_the_rerun_completes(
+    store_url: str, tmp_path: Path, ledgerly_url: str
+) -> None:
+    config = tmp_path / "tieout.yaml"
+    config.write_text(
+        f"version: 1\nstore:\n  url: {store_url}\nworkers:\n  mapping_processes: 2\n"
+        "systems:\n  ledgerly:\n    connector: fakeledger:LedgerlyConnector\n    lookback_seconds: 0\n"
+        "    settings:\n      base_url: ${LEDGERLY_URL}\n      api_token: ${LEDGERLY_TOKEN}\n      page_size: 20\n",
+        encoding="utf-8",
+    )
+    support = Path(__file__).parent / "support"
+    victim = subprocess.run(
+        [sys.executable, "-c", VICTIM, str(config)],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(support),
+            "LEDGERLY_URL": ledgerly_url,
+            "LEDGERLY_TOKEN": TOKEN,
+            KILL_AT_VARIABLE: "pull.mid_commit:3",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert victim.returncode == -signal.SIGKILL, victim.stderr
+    store = Store.open(store_url)
+    with store.transaction() as tx:
+        assert tx.count_raw("ledgerly", "invoices") == 40
+    # `run` returned, so nothing held the output pipes open any more: no worker outlived the runner.
+    # Each worker kept a pipe end inherited from the runner, and exits when the runner's end closes.
+    orphans = [
+        pid
+        for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+        if not ended(pid) and f"{victim.args[2]}" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    ]
+    assert orphans == []
+    service = service_for(store, ledgerly_url, processes=2)
+    result = service.sync_stream("ledgerly", "invoices")
+    assert result.status == "succeeded"
+    with store.transaction() as tx:
+        assert tx.count_raw("ledgerly", "invoices") == 154
+        assert len(tx.list_exceptions(status=["open"])) == len(BAD_RECORDS)
+    store.close()
