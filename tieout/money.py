@@ -34,6 +34,7 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 
 
 _set_attribute = object.__setattr__
+_BOTH_FIELDS = {"amount", "currency"}
 
 
 class CurrencyMismatch(ValueError):
@@ -69,7 +70,9 @@ def to_decimal(value: object) -> Decimal:
     """
     if type(value) is int:
         return Decimal(value)  # exact and finite: the common case of minor units, checked first
-    if type(value) is Decimal:
+    if type(value) is str:
+        result = _decimal_text(value)
+    elif type(value) is Decimal:
         result = value
     elif isinstance(value, bool):
         raise ValueError("amount must be a number, got a boolean")
@@ -80,15 +83,22 @@ def to_decimal(value: object) -> Decimal:
     elif isinstance(value, float):
         result = Decimal(repr(value))
     elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip().replace(",", ""))
-        except InvalidOperation:
-            raise ValueError(f"not a number: {value!r}") from None
+        result = _decimal_text(value)
     else:
         raise ValueError(f"amount must be a number or numeric string, got {type(value).__name__}")
     if not result.is_finite():
         raise ValueError(f"amount must be finite, got {value!r}")
     return result
+
+
+def _decimal_text(value: str) -> Decimal:
+    try:
+        return Decimal(value)  # strips the whitespace itself; only a grouped amount needs more
+    except InvalidOperation:
+        try:
+            return Decimal(value.strip().replace(",", ""))
+        except InvalidOperation:
+            raise ValueError(f"not a number: {value!r}") from None
 
 
 def _in_range(amount: Decimal, value: object) -> Decimal:
@@ -126,7 +136,8 @@ class Money(BaseModel):
         """
         money = cls.__new__(cls)
         _set_attribute(money, "__dict__", {"amount": amount, "currency": currency})
-        _set_attribute(money, "__pydantic_fields_set__", {"amount", "currency"})
+        # One set for them all: a frozen model never changes its own, and a copy gets a copy.
+        _set_attribute(money, "__pydantic_fields_set__", _BOTH_FIELDS)
         _set_attribute(money, "__pydantic_extra__", None)
         _set_attribute(money, "__pydantic_private__", None)
         return money
