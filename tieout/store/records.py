@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 from tieout import jsonutil
-from tieout.model import RECORD_TYPES, CanonicalRecord
+from tieout.model import RECORD_TYPES, CanonicalRecord, record_id_for
 from tieout.money import Money
 from tieout.store.schema import canonical_records, crosswalk, raw_records
 from tieout.store.upsert import upsert_rows
@@ -54,23 +54,25 @@ def canonical_row(record: CanonicalRecord, *, stream: str) -> dict[str, Any]:
     """A canonical record as its row holds it, less `stored_at` (set when the row is written)."""
     # pydantic's own JSON encoder writes fields in the model's order; the one dict a record
     # holds (its links) is sorted first, so the same record always encodes, and hashes, the same.
-    links = record.links
+    fields = record.__dict__
+    links = fields["links"]
     if len(links) > 1 and list(links) != sorted(links):
         record = record.model_copy(update={"links": dict(sorted(links.items()))})
     text = record.model_dump_json()
+    kind, system, native_id = record.kind, fields["system"], fields["native_id"]
     return {
-        "record_id": record.record_id,
-        "kind": record.kind,
-        "system": record.system,
-        "native_id": record.native_id,
+        "record_id": record_id_for(system, kind, native_id),
+        "kind": kind,
+        "system": system,
+        "native_id": native_id,
         "source_stream": stream,
-        "customer_native_id": record.__dict__.get("customer_id"),
-        "currency": record.__dict__.get("currency"),
+        "customer_native_id": fields.get("customer_id"),
+        "currency": fields.get("currency"),
         "total_minor": _total_minor(record),
         "payload": text,
         "content_hash": jsonutil.text_hash(text),
-        "deleted": record.deleted,
-        "updated_at": record.updated_at,
+        "deleted": fields["deleted"],
+        "updated_at": fields["updated_at"],
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -30,6 +30,15 @@ def sqlite_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the store; use an aware UTC datetime")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+@lru_cache(maxsize=4096)
+def _recent_sqlite_datetime(value: datetime) -> str:
+    """`sqlite_datetime`, remembered: a page's raw and canonical rows share their times.
+
+    A naive moment never equals a remembered aware one, so it is still refused.
+    """
+    return sqlite_datetime(value)
 
 
 def upsert_rows(
@@ -106,16 +115,12 @@ def _sqlite_upsert(
     )
     pick = itemgetter(*columns)
     values = []
-    texts: dict[datetime, str] = {}  # a page's rows share their pulled_at, and often their updated_at
     for row in rows:
         value = list(pick(row)) if len(columns) > 1 else [row[columns[0]]]
         for index in times:
             moment = value[index]
             if moment is not None:
-                text = texts.get(moment)
-                if text is None:  # a naive moment never equals a cached aware one, so it is refused here
-                    text = texts[moment] = sqlite_datetime(moment)
-                value[index] = text
+                value[index] = _recent_sqlite_datetime(moment)
         values.append((*value, *tail))
     names = [*columns, *constants]
     keys = ", ".join(key_columns)
