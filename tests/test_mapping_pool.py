@@ -324,3 +324,15 @@ def test_killing_the_runner_ends_its_workers_and_the_rerun_completes(
         assert tx.count_raw("ledgerly", "invoices") == 154
         assert len(tx.list_exceptions(status=["open"])) == len(BAD_RECORDS)
     store.close()
+
+
+def test_a_runner_that_cannot_start_workers_maps_inline(
+    store: Store, ledgerly_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_fork(*args: object) -> None:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(runner, "MappingPool", no_fork)
+    result = service_for(store, ledgerly_url, processes=2).sync_stream("ledgerly", "invoices")
+    assert (result.status, result.pulled, result.failed) == ("succeeded", 154, 4)
+    assert "no worker process (Resource temporarily unavailable)" in caplog.text

@@ -14,6 +14,7 @@ exception queue; the run goes on. The scheduler, the CLI and the web app all syn
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -42,6 +43,7 @@ from tieout.store.queue import OPEN_STATUSES
 from tieout.testing import killpoints
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("tieout.runner")
 
 
 def utc_now() -> datetime:
@@ -320,7 +322,16 @@ class SyncService:
         try:
             for page, page_calls in pages:
                 if pool is None and processes and pulled >= self.mapping_pool_after:
-                    pool = MappingPool(mapper, processes)
+                    try:
+                        pool = MappingPool(mapper, processes)
+                    except (OSError, AssertionError) as exc:  # no fork here (limits, a daemonic process)
+                        log.warning(
+                            "mapping %s %s in the runner: no worker process (%s)",
+                            mapper.system,
+                            mapper.stream,
+                            exc,
+                        )
+                        processes = 0
                 pulled += len(page.records)
                 if pool is None:
                     yield page, page_calls, mapper.map_page(_page_records(page))
