@@ -9,7 +9,7 @@ strings follow the SDK's conventions: arrays are comma-separated, booleans are `
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -91,14 +91,14 @@ def page(rows: list[Any], next_page: str | None) -> JSONResponse:
 
 
 def offset_page(
-    rows: list[Any], request: Request, *, default_limit: int = 100, max_limit: int = 100
+    rows: Sequence[Any], request: Request, *, default_limit: int = 100, max_limit: int = 100
 ) -> tuple[list[Any], str | None]:
     """Page through a fully built list with an offset cursor taken from the query string."""
     limit = page_limit(request.query_params.get("limit"), default=default_limit, maximum=max_limit)
     cursor = request.query_params.get("next_page")
     start = int(decode_cursor(cursor)["offset"]) if cursor else 0
     end = start + limit
-    return rows[start:end], encode_cursor({"offset": end}) if end < len(rows) else None
+    return list(rows[start:end]), encode_cursor({"offset": end}) if end < len(rows) else None
 
 
 def empty() -> Response:

@@ -17,9 +17,9 @@ events has 0 for COUNT, SUM and UNIQUE and null for MAX and LATEST. Windows run 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from tieout.sandbox.metronome.base import Record, StateBase, UsageEvent
 from tieout.sandbox.metronome.schedules import add_months
@@ -120,6 +120,71 @@ def by_span(events: list[UsageEvent], spans: list[tuple[datetime, datetime]]) ->
     ]
 
 
+class UsageRows(Sequence[Record]):
+    """The rows of one `/v1/usage` query, customer x metric x window, built only for the slice read.
+
+    A query over every customer's days has hundreds of thousands of rows and is read 100 a
+    page; building all of them for each page made a catch-up of a few weeks cost hours.
+    """
+
+    def __init__(
+        self,
+        state: UsageMixin,
+        customers: list[str],
+        chosen: list[tuple[Record, Record | None]],
+        spans: list[tuple[datetime, datetime]],
+    ) -> None:
+        self.state, self.customers, self.chosen, self.spans = state, customers, chosen, spans
+
+    def __len__(self) -> int:
+        return len(self.customers) * len(self.chosen) * len(self.spans)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Record]: ...
+
+    def __getitem__(self, index: int | slice) -> Record | list[Record]:
+        if isinstance(index, slice):
+            return self._rows(range(len(self))[index])
+        if not -len(self) <= index < len(self):
+            raise IndexError("usage row index out of range")
+        return self._rows([index % len(self)])[0]
+
+    def _rows(self, positions: Sequence[int]) -> list[Record]:
+        per_metric = len(self.spans)
+        rows: list[Record] = []
+        split: tuple[int, int, list[list[UsageEvent]]] | None = None
+        start, end = self.spans[0][0], self.spans[-1][1]  # windows() covers the query's range
+        with self.state.lock:
+            for position in positions:
+                customer, metric_index = divmod(position // per_metric, len(self.chosen))
+                if split is None or split[:2] != (customer, metric_index):
+                    metric = self.chosen[metric_index][0]
+                    events = self.state.customer_events(self.customers[customer], start, end)
+                    split = (
+                        customer,
+                        metric_index,
+                        by_span([e for e in events if matches(metric, e)], self.spans),
+                    )
+                metric, group_by = self.chosen[metric_index]
+                span_start, span_end = self.spans[position % per_metric]
+                in_span = split[2][position % per_metric]
+                row: Record = {
+                    "customer_id": self.customers[customer],
+                    "billable_metric_id": metric["id"],
+                    "billable_metric_name": metric["name"],
+                    "start_timestamp": iso(span_start),
+                    "end_timestamp": iso(span_end),
+                    "value": aggregate(metric, in_span),
+                }
+                if group_by is not None:
+                    row["groups"] = _groups(metric, in_span, group_by)
+                rows.append(row)
+        return rows
+
+
 class UsageMixin(StateBase):
     """Usage events and the aggregations read from them."""
 
@@ -208,7 +273,7 @@ class UsageMixin(StateBase):
         window_size: str,
         customer_ids: list[str] | None = None,
         billable_metrics: list[Record] | None = None,
-    ) -> list[Record]:
+    ) -> UsageRows:
         """Every row `/v1/usage` answers, before paging: customer x metric x window."""
         start = parse_time(starting_on, "starting_on")
         end = parse_time(ending_before, "ending_before")
@@ -227,24 +292,10 @@ class UsageMixin(StateBase):
                 customers = [c for c in self.customer_order if self.customer_events(c, start, end)]
             else:
                 customers = [self.customer_record(c)["id"] for c in customer_ids]
-            rows: list[Record] = []
-            for customer_id in customers:
-                events = self.customer_events(customer_id, start, end)
-                for metric, group_by in chosen:
-                    selected = [e for e in events if matches(metric, e)]
-                    for (span_start, span_end), in_span in zip(spans, by_span(selected, spans), strict=True):
-                        row: Record = {
-                            "customer_id": customer_id,
-                            "billable_metric_id": metric["id"],
-                            "billable_metric_name": metric["name"],
-                            "start_timestamp": iso(span_start),
-                            "end_timestamp": iso(span_end),
-                            "value": aggregate(metric, in_span),
-                        }
-                        if group_by is not None:
-                            row["groups"] = _groups(metric, in_span, group_by)
-                        rows.append(row)
-            return rows
+            for metric, group_by in chosen if customers else ():
+                if group_by is not None:
+                    _check_group_by(metric, group_by)
+        return UsageRows(self, customers, chosen, spans)
 
     def usage_groups(
         self,
@@ -353,10 +404,15 @@ def _grouping(
     return [], {}
 
 
-def _groups(metric: Record, events: list[UsageEvent], group_by: Record) -> dict[str, float | None]:
+def _check_group_by(metric: Record, group_by: Record) -> None:
     key = group_by.get("key")
     if not any(key in keys for keys in metric.get("group_keys") or []):
         raise bad_request(f"group_by key {key!r} is not a group key of the billable metric")
+
+
+def _groups(metric: Record, events: list[UsageEvent], group_by: Record) -> dict[str, float | None]:
+    _check_group_by(metric, group_by)
+    key = group_by.get("key")
     values = group_by.get("values")
     if not values:
         values = sorted({_text(e.properties[key]) for e in events if key in e.properties})[:MAX_GROUP_VALUES]
