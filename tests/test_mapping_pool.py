@@ -33,7 +33,8 @@ from sqlalchemy import select
 from tieout import jsonutil, runner
 from tieout.config import Mode, SystemSettings, TieoutConfig, load_config
 from tieout.config_sections import WorkersConfig
-from tieout.connectors.base import RawRecord, StreamSpec
+from tieout.connectors.base import Page, RawRecord, StreamSpec
+from tieout.errors import ConnectorError
 from tieout.mapping_pool import MappingPool, encoded
 from tieout.mappings.context import FieldMappings, MappingContext
 from tieout.model import Invoice
@@ -336,3 +337,28 @@ def test_a_runner_that_cannot_start_workers_maps_inline(
     result = service_for(store, ledgerly_url, processes=2).sync_stream("ledgerly", "invoices")
     assert (result.status, result.pulled, result.failed) == ("succeeded", 154, 4)
     assert "no worker process (Resource temporarily unavailable)" in caplog.text
+
+
+class FailingAfterThreePages(LedgerlyConnector):
+    def pull(
+        self, stream: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Page]:
+        for number, page in enumerate(super().pull(stream, since=since, until=until), start=1):
+            yield page
+            if number == 3:
+                raise ConnectorError("ledgerly stopped answering", system="ledgerly")
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_the_pages_pulled_before_a_failure_are_stored_as_inline(
+    store: Store, ledgerly_url: str, processes: int
+) -> None:
+    connector = FailingAfterThreePages(LedgerlySettings(base_url=ledgerly_url, api_token=TOKEN, page_size=20))  # type: ignore[arg-type]
+    service = SyncService(make_config(str(store.engine.url)), store, connectors={"ledgerly": connector})
+    service.mapping_processes, service.mapping_pool_after = processes, 0
+    result = service.sync_stream("ledgerly", "invoices")
+    assert (result.status, result.pages, result.pulled) == ("failed", 3, 60)
+    assert result.error is not None and "ledgerly stopped answering" in result.error
+    with store.transaction() as tx:
+        assert tx.count_raw("ledgerly", "invoices") == 60
+    assert multiprocessing.active_children() == []

@@ -319,8 +319,16 @@ class SyncService:
         pulled = 0
         pool: MappingPool | None = None
         waiting: deque[tuple[Page, int, list[str]]] = deque()
+        failed: Exception | None = None
         try:
-            for page, page_calls in pages:
+            while True:
+                try:
+                    page, page_calls = next(pages)
+                except StopIteration:
+                    break
+                except Exception as exc:  # the pages pulled before it are stored first, as inline
+                    failed = exc
+                    break
                 if pool is None and processes and pulled >= self.mapping_pool_after:
                     try:
                         pool = MappingPool(mapper, processes)
@@ -349,6 +357,8 @@ class SyncService:
             while waiting:
                 assert pool is not None
                 yield _with_texts(*waiting.popleft(), pool.result())
+            if failed is not None:
+                raise failed
         finally:
             if pool is not None:
                 pool.close()
