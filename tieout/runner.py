@@ -8,7 +8,9 @@ order advance their cursor once, after the last page. The cursor never passes th
 run started (the "signpost"), so records written during a run are picked up by the next one.
 
 A record that cannot be mapped is stored as pulled, marked with the reason, and filed in the
-exception queue; the run goes on. The scheduler, the CLI and the web app all sync through
+exception queue; the run goes on. A large pull's pages are mapped in worker processes
+(`tieout.mapping_pool`) while this process stores the ones before them; what is stored, and
+when, is the same as mapping them here. The scheduler, the CLI and the web app all sync through
 `SyncService`.
 """
 
