@@ -14,6 +14,9 @@ from typer.testing import CliRunner
 
 from tieout.cli import app
 from tieout.connectors import registry
+from tieout.scheduler.jobs import lock_name
+from tieout.scheduler.locks import job_lock
+from tieout.store import Store
 
 SUPPORT = Path(__file__).parent / "support"
 
@@ -101,6 +104,26 @@ def test_sync_failure_exits_1_and_names_the_problem(tmp_path: Path) -> None:
     assert (
         "failed" in stdout and "ledgerly invoices: ledgerly: GET /v1/invoices failed: ConnectError" in stdout
     )
+
+
+def test_a_sync_by_hand_waits_for_no_one_while_the_scheduled_sync_runs(
+    store_url: str, tmp_path: Path, ledgerly_url: str
+) -> None:
+    config = str(config_file(tmp_path, store_url, ledgerly_url))
+    assert invoke("--config", config, "db", "upgrade")[0] == 0
+    scheduler_store = Store.open(store_url)
+    try:
+        with job_lock(scheduler_store, lock_name("sync"), lease_seconds=60) as held:
+            code, stdout, stderr = invoke("--config", config, "sync", "ledgerly")
+        assert code == 1
+        assert "job job:sync is already running" in stderr and held.holder in stderr
+        assert "nothing was pulled or pushed" in stderr and stdout == ""
+        with scheduler_store.transaction() as tx:
+            assert tx.list_runs() == []
+    finally:
+        scheduler_store.close()
+    # Once the scheduler's sync is over, the lock is free again.
+    assert invoke("--config", config, "sync", "ledgerly")[0] == 0
 
 
 def test_unknown_system_or_stream_exits_2(tmp_path: Path, ledgerly_url: str) -> None:

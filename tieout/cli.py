@@ -43,11 +43,13 @@ from tieout.cli_worker import worker as worker_command
 from tieout.config import TieoutConfig, load_config, resolve_config_path
 from tieout.config_sections import LoggingConfig
 from tieout.connectors.registry import installed_connectors
-from tieout.errors import ConfigError, TieoutError
+from tieout.errors import ConfigError, JobLocked, TieoutError
 from tieout.observability.logging import configure_logging
 from tieout.reconcile.engine import Reconciler, parse_since
 from tieout.runner import PageProgress, SyncService
 from tieout.sandbox.commands import sandbox_app
+from tieout.scheduler.jobs import lock_name
+from tieout.scheduler.locks import job_lock
 from tieout.store import Store
 
 app = typer.Typer(
@@ -202,6 +204,21 @@ def connectors_list(as_json: JsonOption = False) -> None:
 
 
 @contextmanager
+def _sync_lock(config: TieoutConfig, store: Store) -> Iterator[None]:
+    """Hold the scheduled sync job's lock, so a sync by hand never runs beside the scheduler's."""
+    try:
+        with job_lock(store, lock_name("sync"), lease_seconds=config.schedule.lock_lease_seconds):
+            yield
+    except JobLocked as exc:
+        err.print(
+            f"[bold red]{exc}[/]: nothing was pulled or pushed; run it again once that sync has finished",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_RUN_FAILED) from None
+
+
+@contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGTERM/SIGINT ask the run to stop after the page in hand is committed."""
 
@@ -253,9 +270,10 @@ def sync(
 
             service = SyncService(config, store, stop_event=stop, on_page=on_page)
             try:
-                results = service.sync(system, stream)
-                pulled_cleanly = all(result.status == "succeeded" for result in results)
-                flows = service.run_flows(dry_run=dry_run) if pulled_cleanly and not stop.is_set() else []
+                with _sync_lock(config, store):
+                    results = service.sync(system, stream)
+                    pulled_cleanly = all(result.status == "succeeded" for result in results)
+                    flows = service.run_flows(dry_run=dry_run) if pulled_cleanly and not stop.is_set() else []
             finally:
                 service.close()
     if as_json:
