@@ -14,9 +14,15 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from tieout.errors import StoreError
 from tieout.store.alerts import AlertOps
-from tieout.store.database import current_revision, ensure_schema, head_revision, make_engine, upgrade
+from tieout.store.database import (
+    current_revision,
+    ensure_schema,
+    head_revision,
+    make_engine,
+    store_failure,
+    upgrade,
+)
 from tieout.store.facts import FactOps
 from tieout.store.ledger import LedgerEntry, LedgerOps
 from tieout.store.locks import LockOps
@@ -89,7 +95,7 @@ class Store:
             with self.engine.begin() as connection:
                 yield StoreTransaction(connection)
         except (OperationalError, DBAPIError) as exc:
-            raise StoreError(f"state store error: {exc.orig if exc.orig is not None else exc}") from exc
+            raise store_failure(exc) from exc
 
     def close(self) -> None:
         self.engine.dispose()

@@ -15,11 +15,16 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from tieout.errors import SchemaOutOfDate, StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def store_failure(exc: DBAPIError) -> StoreError:
+    """The store error a database driver's failure becomes, naming what the driver said."""
+    return StoreError(f"state store error: {exc.orig if exc.orig is not None else exc}")
 
 
 def normalize_url(url: str) -> str:

@@ -16,7 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
+from tieout.store.database import store_failure
 from tieout.store.schema import job_locks
 
 
@@ -136,11 +138,17 @@ class AdvisoryLock:
         self._connection: Connection | None = None
 
     def try_acquire(self) -> bool:
-        connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except DBAPIError as exc:
+            raise store_failure(exc) from exc
         try:
             acquired = bool(
                 connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
             )
+        except DBAPIError as exc:
+            connection.close()
+            raise store_failure(exc) from exc
         except BaseException:
             connection.close()
             raise
@@ -156,6 +164,10 @@ class AdvisoryLock:
             return
         try:
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+        except DBAPIError:
+            # The session is gone (the server stopped, the connection broke), and its lock with it: what
+            # the caller is already handling says why; this must not hide it.
+            connection.invalidate()
         except BaseException:
             # A pooled connection must never go back to the pool still holding the lock.
             connection.invalidate()
