@@ -203,6 +203,8 @@ def test_line_items_are_read_for_as_many_deals_as_one_query_uri_carries(org: Org
     # 1,299 live deals in three queries (each near the URI limit), not one query per page of 200
     assert len(urls) == 7 + 3 and len(line_queries) == 3
     assert all(len(url) <= URI_LIMIT for url in urls)
+    # ids go by their 15-character form, the shortest SOQL takes; the lines still name the 18
+    assert deals[0][:15] in line_queries[0] and deals[0] not in line_queries[0]
     assert max(len(url) for url in line_queries) > URI_LIMIT - 100
 
 

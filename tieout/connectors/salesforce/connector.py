@@ -40,7 +40,7 @@ from tieout.mappings.salesforce.values import timestamp
 
 from .bulk import BulkQuery
 from .client import SalesforceClient, without_attributes
-from .lines import LineItems, id_chunks
+from .lines import LineItems, id_chunks, short_ids
 from .settings import SalesforceSettings
 from .soql import CURSOR_FIELD, SObjectQuery, condition, window
 from .writes import AccountWriter, Write, parse_write
@@ -168,7 +168,7 @@ class SalesforceConnector(Connector):
         records: list[RawRecord] = []
 
         def soql(ids: Sequence[str]) -> str:
-            return query.select([condition("Id", "IN", list(ids))])
+            return query.select([condition("Id", "IN", short_ids(ids))])
 
         def length(text: str) -> int:
             return self.client.query_uri_length(text, include_deleted=True)

@@ -1,11 +1,13 @@
 """Opportunity line items, read with as many opportunity ids a query as its request URI can carry.
 
 A REST query travels in the URI, and Salesforce answers 414 to one longer than 16,384 bytes, so
-what bounds an `OpportunityId IN (...)` list is its encoded length, not a count: an 18-character
-id costs 27 bytes URL-encoded, so one query names about 560 opportunities. `attach` holds
+what bounds an `OpportunityId IN (...)` list is its encoded length, not a count. SOQL takes an id
+in its case-sensitive 15-character form as well as the 18-character one, and answers with the
+18: listed as 15 characters an id costs 24 bytes URL-encoded (27 as 18), so one query names
+about 650 opportunities. `attach` holds
 opportunity pages until enough ids wait to fill a query (or the pull ends), then reads their
 lines and yields the pages in order, each with its lines embedded as `OpportunityLineItems`. At
-three lines a deal that fills most of a 2,000-row query page; one query per 200 opportunities
+three lines a deal that fills 97% of a 2,000-row query page; one query per 200 opportunities
 came back a quarter full and cost a call per page.
 """
 
@@ -23,6 +25,11 @@ from .soql import SObjectQuery, condition
 Record = dict[str, Any]
 URI_LIMIT = 16_000
 """Bytes of the whole request URL (scheme and host too), a little under Salesforce's 16,384-byte URI."""
+
+
+def short_ids(ids: Sequence[str]) -> list[str]:
+    """The 15-character form of each id: the shortest a query can name it by."""
+    return [record_id[:15] for record_id in ids]
 
 
 def fitting(
@@ -60,7 +67,7 @@ class LineItems:
 
     def soql(self, opportunity_ids: Sequence[str]) -> str:
         return self.query.select(
-            [condition("OpportunityId", "IN", list(opportunity_ids))], order_by=("OpportunityId", "Id")
+            [condition("OpportunityId", "IN", short_ids(opportunity_ids))], order_by=("OpportunityId", "Id")
         )
 
     def length(self, soql: str) -> int:
