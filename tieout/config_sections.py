@@ -124,7 +124,7 @@ class WorkersConfig(_Section):
     partition_days: int = Field(default=30, ge=1)
     task_time_limit_seconds: int = Field(default=3600, ge=10)
     # Worker processes that map a large pull's pages while the runner stores them (0: map in the
-    # runner's own process); unset, one per CPU beyond the first, at most four.
+    # runner's own process); unset, one per CPU beyond the first, at most four, and none on two CPUs.
     mapping_processes: int | None = Field(default=None, ge=0, le=64)
 
 

@@ -136,8 +136,11 @@ class _CallCount:
 
 
 def default_mapping_processes() -> int:
-    """One mapping worker per CPU beyond the first (the runner's own), at most four."""
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
+    """With three CPUs or more, one mapping worker per CPU beyond the runner's, at most four; with two,
+    none: there, shipping pages to a worker and back costs about what the worker saves the runner
+    (`bench/sync.py --scale medium` on two CPUs: 10,157 records/s with one worker, 10,498 without)."""
+    cpus = os.cpu_count() or 1
+    return 0 if cpus <= 2 else min(4, cpus - 1)
 
 
 class SyncService:
