@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeledger import LedgerlyState, connector_for, running_ledgerly
+from fakeledger import LedgerlyState, connector_for, ledgerly_config, running_ledgerly
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tieout.config import FieldMappings, Mode, SystemSettings, TieoutConfig, load_config
+from tieout.config import load_config
 from tieout.findings import SYNC_MAPPING_FAILED
 from tieout.runner import SyncService
 from tieout.sandbox.server import EmulatorServer
@@ -101,28 +101,8 @@ def hostile_url() -> Iterator[str]:
         yield url
 
 
-def ledgerly_config() -> TieoutConfig:
-    settings = SystemSettings(
-        name="ledgerly",
-        connector="fakeledger:LedgerlyConnector",
-        enabled=True,
-        mode=Mode.OBSERVE,
-        streams=None,
-        lookback_seconds=0,
-        max_calls_per_run=None,
-        settings=None,
-    )
-    return TieoutConfig(
-        path=Path("tieout.yaml"),
-        mode=Mode.OBSERVE,
-        store_url="unused",
-        systems={"ledgerly": settings},
-        field_mappings=FieldMappings(),
-    )
-
-
 def sync(store: Store, url: str, **settings: Any) -> Any:
-    config = ledgerly_config()
+    config = ledgerly_config("unused")
     service = SyncService(config, store, connectors={"ledgerly": connector_for(url, page_size=7, **settings)})
     try:
         return service.sync("ledgerly", "invoices")
@@ -181,7 +161,7 @@ def test_the_same_record_twice_in_a_pull_is_stored_once_with_its_last_version(st
                 yield page
 
         connector.pull = pull_with_repeats  # type: ignore[method-assign]
-        config = ledgerly_config()
+        config = ledgerly_config("unused")
         service = SyncService(config, store, connectors={"ledgerly": connector})
         [result] = service.sync("ledgerly", "invoices")
         service.close()

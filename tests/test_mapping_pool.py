@@ -24,6 +24,7 @@ from fakeledger import (
     LedgerlyConnector,
     LedgerlySettings,
     LedgerlyState,
+    ledgerly_config,
     map_invoice,
     running_ledgerly,
     seed_invoices,
@@ -31,12 +32,12 @@ from fakeledger import (
 from sqlalchemy import select
 
 from tieout import jsonutil, runner
-from tieout.config import Mode, SystemSettings, TieoutConfig, load_config
+from tieout.config import TieoutConfig, load_config
 from tieout.config_sections import WorkersConfig
 from tieout.connectors.base import Page, RawRecord, StreamSpec
 from tieout.errors import ConnectorError
 from tieout.mapping_pool import MappingPool, encoded
-from tieout.mappings.context import FieldMappings, MappingContext
+from tieout.mappings.context import MappingContext
 from tieout.model import Invoice
 from tieout.page_mapping import PageMapper
 from tieout.runner import PullScope, SyncService
@@ -45,20 +46,6 @@ from tieout.store.schema import canonical_records, raw_records
 from tieout.testing.killpoints import KILL_AT_VARIABLE
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def make_config(store_url: str) -> TieoutConfig:
-    ledgerly = SystemSettings(
-        "ledgerly", "fakeledger:LedgerlyConnector", True, Mode.OBSERVE, None, 0, None, None
-    )
-    return TieoutConfig(
-        path=Path("tieout.yaml"),
-        mode=Mode.OBSERVE,
-        store_url=store_url,
-        systems={"ledgerly": ledgerly},
-        field_mappings=FieldMappings(),
-        secret_values=(TOKEN,),
-    )
 
 
 BAD_RECORDS = [
@@ -101,7 +88,7 @@ def counting_pool(monkeypatch: pytest.MonkeyPatch) -> type[CountingPool]:
 
 def service_for(store: Store, url: str, *, processes: int) -> SyncService:
     connector = LedgerlyConnector(LedgerlySettings(base_url=url, api_token=TOKEN, page_size=20))  # type: ignore[arg-type]
-    service = SyncService(make_config(str(store.engine.url)), store, connectors={"ledgerly": connector})
+    service = SyncService(ledgerly_config(str(store.engine.url)), store, connectors={"ledgerly": connector})
     service.mapping_processes = processes
     service.mapping_pool_after = 0
     return service
@@ -188,7 +175,7 @@ def test_a_worker_that_dies_fails_the_run_clearly_after_the_pages_before_it(
     store: Store, ledgerly_url: str
 ) -> None:
     connector = DyingLedgerly(LedgerlySettings(base_url=ledgerly_url, api_token=TOKEN, page_size=20))  # type: ignore[arg-type]
-    service = SyncService(make_config(str(store.engine.url)), store, connectors={"ledgerly": connector})
+    service = SyncService(ledgerly_config(str(store.engine.url)), store, connectors={"ledgerly": connector})
     service.mapping_processes, service.mapping_pool_after = 2, 0
     result = service.sync_stream("ledgerly", "invoices")
     assert result.status == "failed"
@@ -254,7 +241,7 @@ def test_the_config_sets_the_number_of_mapping_processes(tmp_path: Any) -> None:
     config = load_config(path)
     assert config.workers.mapping_processes == 0
     assert SyncService(config, Store.open(f"sqlite:///{tmp_path}/a.db")).mapping_processes == 0
-    derived = TieoutConfig(**{**make_config("sqlite://").__dict__, "workers": WorkersConfig()})
+    derived = TieoutConfig(**{**ledgerly_config("sqlite://").__dict__, "workers": WorkersConfig()})
     service = SyncService(derived, Store.open(f"sqlite:///{tmp_path}/b.db"))
     cpus = os.cpu_count() or 1
     assert service.mapping_processes == (0 if cpus <= 2 else min(4, cpus - 1))
@@ -355,7 +342,7 @@ def test_the_pages_pulled_before_a_failure_are_stored_as_inline(
     store: Store, ledgerly_url: str, processes: int
 ) -> None:
     connector = FailingAfterThreePages(LedgerlySettings(base_url=ledgerly_url, api_token=TOKEN, page_size=20))  # type: ignore[arg-type]
-    service = SyncService(make_config(str(store.engine.url)), store, connectors={"ledgerly": connector})
+    service = SyncService(ledgerly_config(str(store.engine.url)), store, connectors={"ledgerly": connector})
     service.mapping_processes, service.mapping_pool_after = processes, 0
     result = service.sync_stream("ledgerly", "invoices")
     assert (result.status, result.pages, result.pulled) == ("failed", 3, 60)

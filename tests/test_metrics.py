@@ -12,15 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakeledger import TOKEN, LedgerlyState, connector_for, running_ledgerly, seed_invoices
+from fakeledger import LedgerlyState, connector_for, ledgerly_config, running_ledgerly, seed_invoices
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.config_sections import MetricsConfig
 from tieout.findings import Finding, Severity
 from tieout.flows.pusher import Pusher, PushIntent
-from tieout.mappings.context import FieldMappings
 from tieout.observability.metrics import MetricsServer, build_registry, start_metrics_server
 from tieout.runner import SyncService
 from tieout.store import Store
@@ -44,27 +42,6 @@ def parse(text: str) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def ledgerly_config(store: Store) -> TieoutConfig:
-    system = SystemSettings(
-        name="ledgerly",
-        connector="fakeledger:LedgerlyConnector",
-        enabled=True,
-        mode=Mode.OBSERVE,
-        streams=None,
-        lookback_seconds=0,
-        max_calls_per_run=None,
-        settings=None,
-    )
-    return TieoutConfig(
-        path=Path("tieout.yaml"),
-        mode=Mode.OBSERVE,
-        store_url=str(store.engine.url),
-        systems={"ledgerly": system},
-        field_mappings=FieldMappings(),
-        secret_values=(TOKEN,),
-    )
 
 
 def invoice_intent(number: int) -> PushIntent:
@@ -109,7 +86,9 @@ def test_a_sync_shows_in_the_counters_with_its_rate_limits_and_duration(
     before = scrape(server)
     with running_ledgerly(ledgerly) as url:
         connector = connector_for(url, page_size=25)
-        service = SyncService(ledgerly_config(store), store, connectors={"ledgerly": connector})
+        service = SyncService(
+            ledgerly_config(str(store.engine.url)), store, connectors={"ledgerly": connector}
+        )
         result = service.sync_stream("ledgerly", "invoices")
         service.close()
     after = scrape(server)
@@ -203,7 +182,9 @@ def test_the_calls_of_a_run_that_fails_before_its_first_page_are_counted(
     ledgerly.fail_next(401)
     before = scrape(server)
     with running_ledgerly(ledgerly) as url:
-        service = SyncService(ledgerly_config(store), store, connectors={"ledgerly": connector_for(url)})
+        service = SyncService(
+            ledgerly_config(str(store.engine.url)), store, connectors={"ledgerly": connector_for(url)}
+        )
         result = service.sync_stream("ledgerly", "invoices")
         service.close()
     after = scrape(server)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from fakeledger import (
@@ -13,41 +12,19 @@ from fakeledger import (
     LedgerlyConnector,
     LedgerlySettings,
     LedgerlyState,
+    ledgerly_config,
     running_ledgerly,
     seed_invoices,
 )
 
-from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.connectors.base import Page
 from tieout.errors import MappingError
-from tieout.mappings.context import FieldMappings
 from tieout.model import Customer
 from tieout.page_mapping import storable_row as _storable_row
 from tieout.runner import SyncService
 from tieout.store import Store
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def make_config(store_url: str, *, lookback_seconds: int = 0, max_calls: int | None = None) -> TieoutConfig:
-    settings = SystemSettings(
-        name="ledgerly",
-        connector="fakeledger:LedgerlyConnector",
-        enabled=True,
-        mode=Mode.OBSERVE,
-        streams=None,
-        lookback_seconds=lookback_seconds,
-        max_calls_per_run=max_calls,
-        settings=None,
-    )
-    return TieoutConfig(
-        path=Path("tieout.yaml"),
-        mode=Mode.OBSERVE,
-        store_url=store_url,
-        systems={"ledgerly": settings},
-        field_mappings=FieldMappings(),
-        secret_values=(TOKEN,),
-    )
 
 
 @pytest.fixture
@@ -66,7 +43,7 @@ def ledgerly_url(ledgerly: LedgerlyState) -> Iterator[str]:
 def service_for(store: Store, url: str, **config: object) -> SyncService:
     connector = LedgerlyConnector(LedgerlySettings(base_url=url, api_token=TOKEN, page_size=25))  # type: ignore[arg-type]
     return SyncService(
-        make_config(str(store.engine.url), **config), store, connectors={"ledgerly": connector}
+        ledgerly_config(str(store.engine.url), **config), store, connectors={"ledgerly": connector}
     )  # type: ignore[arg-type]
 
 
@@ -244,7 +221,7 @@ def test_a_stop_request_ends_the_run_at_a_page_boundary(store: Store, ledgerly_u
 def test_the_call_budget_stops_the_run_cleanly(store: Store, ledgerly_url: str) -> None:
     connector = LedgerlyConnector(LedgerlySettings(base_url=ledgerly_url, api_token=TOKEN, page_size=25))  # type: ignore[arg-type]
     connector.budget.max_calls = 2
-    service = SyncService(make_config(str(store.engine.url)), store, connectors={"ledgerly": connector})
+    service = SyncService(ledgerly_config(str(store.engine.url)), store, connectors={"ledgerly": connector})
     result = service.sync_stream("ledgerly", "invoices")
     assert result.status == "failed" and result.error is not None and "budget" in result.error
     assert len(stored_ids(store)) == 50
@@ -266,7 +243,10 @@ def test_a_change_feed_watermark_moves_the_cursor_even_when_nothing_changed(
     started = datetime(2026, 3, 1, tzinfo=UTC)
     connector = FeedReadingLedgerly(LedgerlySettings(base_url=ledgerly_url, api_token=TOKEN, page_size=25))  # type: ignore[arg-type]
     service = SyncService(
-        make_config(str(store.engine.url)), store, connectors={"ledgerly": connector}, clock=lambda: started
+        ledgerly_config(str(store.engine.url)),
+        store,
+        connectors={"ledgerly": connector},
+        clock=lambda: started,
     )  # type: ignore[arg-type]
     for stream in ("invoices", "customers"):
         assert service.sync_stream("ledgerly", stream).status == "succeeded"

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -26,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tieout.config import Mode, SystemSettings, TieoutConfig
 from tieout.connectors.base import (
     CallBudget,
     Connector,
@@ -37,7 +39,7 @@ from tieout.connectors.base import (
 )
 from tieout.connectors.http import HttpSession
 from tieout.errors import MappingError
-from tieout.mappings.context import MappingContext
+from tieout.mappings.context import FieldMappings, MappingContext
 from tieout.model import Customer, Invoice, InvoiceStatus
 from tieout.money import Money
 from tieout.sandbox.server import EmulatorServer
@@ -115,6 +117,30 @@ def running_ledgerly(state: LedgerlyState) -> Iterator[str]:
     """Serve the fake on a free loopback port; yields its base URL."""
     with EmulatorServer(build_app(state), name="ledgerly") as server:
         yield server.base_url
+
+
+def ledgerly_config(
+    store_url: str, *, lookback_seconds: int = 0, max_calls: int | None = None
+) -> TieoutConfig:
+    """A configuration with the fake as its one system, in observe mode."""
+    settings = SystemSettings(
+        name="ledgerly",
+        connector="fakeledger:LedgerlyConnector",
+        enabled=True,
+        mode=Mode.OBSERVE,
+        streams=None,
+        lookback_seconds=lookback_seconds,
+        max_calls_per_run=max_calls,
+        settings=None,
+    )
+    return TieoutConfig(
+        path=Path("tieout.yaml"),
+        mode=Mode.OBSERVE,
+        store_url=store_url,
+        systems={"ledgerly": settings},
+        field_mappings=FieldMappings(),
+        secret_values=(TOKEN,),
+    )
 
 
 def connector_for(base_url: str, **overrides: Any) -> LedgerlyConnector:
