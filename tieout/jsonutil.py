@@ -36,12 +36,18 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=_default, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-_ORJSON_OPTIONS = (
+ORJSON_OPTIONS = (
     orjson.OPT_SORT_KEYS
     | orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
+"""orjson writing as `dumps` does: keys sorted, and what `_default` must judge handed to it."""
+
+
+def written_as_dumps(encoded: bytes) -> bool:
+    """Whether orjson's output is also `dumps`'s: printable ASCII, which `json` leaves unescaped."""
+    return encoded.isascii() and b"\x7f" not in encoded
 
 
 def dumps_decoded(value: Any) -> str:
@@ -54,10 +60,10 @@ def dumps_decoded(value: Any) -> str:
     rules (NaN and Infinity as null), which is why `loads` makes none.
     """
     try:
-        encoded = orjson.dumps(value, default=_default, option=_ORJSON_OPTIONS)
+        encoded = orjson.dumps(value, default=_default, option=ORJSON_OPTIONS)
     except TypeError:
         return dumps(value)
-    if not encoded.isascii() or b"\x7f" in encoded:
+    if not written_as_dumps(encoded):
         return dumps(value)
     return encoded.decode("ascii")
 

@@ -35,14 +35,6 @@ from tieout.connectors.base import RawRecord
 from tieout.errors import MappingWorkerFailed
 from tieout.page_mapping import MappedPage, PageMapper, PageRecord
 
-_EXACT_OPTIONS = (
-    orjson.OPT_SORT_KEYS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-"""`jsonutil.dumps_decoded`'s options: what orjson would write as something else goes to `_refuse`."""
-
 _Sent = tuple[str, bool, bytes | Mapping[str, Any], str | None]
 """A record as sent: source id, deleted, payload (its text when exact, else the value), and its
 stored text when that is not the text sent."""
@@ -58,12 +50,13 @@ def encoded(records: Sequence[RawRecord]) -> tuple[list[_Sent], list[str]]:
     texts: list[str] = []
     for record in records:
         try:
-            exact = orjson.dumps(record.payload, default=_refuse, option=_EXACT_OPTIONS)
+            # `dumps_decoded`'s options; what orjson would write as something else goes to `_refuse`.
+            exact = orjson.dumps(record.payload, default=_refuse, option=jsonutil.ORJSON_OPTIONS)
         except TypeError:
             text = jsonutil.dumps_decoded(record.payload)
             sent.append((record.source_id, record.deleted, record.payload, text))
         else:
-            if exact.isascii() and b"\x7f" not in exact:
+            if jsonutil.written_as_dumps(exact):
                 text = exact.decode("ascii")
                 sent.append((record.source_id, record.deleted, exact, None))
             else:  # stored escaped, as `jsonutil.dumps` writes it
