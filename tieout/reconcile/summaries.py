@@ -13,6 +13,7 @@ last catch-up reached (`changes.Change`). A full reconcile (`refresh(full=True)`
 from __future__ import annotations
 
 from tieout.reconcile.changes import Change
+from tieout.reconcile.closure import applications_of
 from tieout.reconcile.columnar import Facts
 
 BILLABLE = (
@@ -95,7 +96,7 @@ def refresh(facts: Facts, change: Change | None, *, full: bool = False) -> None:
         judged = "SELECT record_id FROM reached WHERE kind = 'payment' AND system = 'stripe' UNION SELECT record_id FROM previous"
         facts.db.execute(f"DELETE FROM misapplied_charges WHERE record_id IN ({judged})")
         facts.db.execute(
-            f"INSERT INTO misapplied_charges {_MISAPPLIED.format(source='reached', applications='reached_applications')}"
+            f"INSERT INTO misapplied_charges {_MISAPPLIED.format(source='reached', applications=applications_of(change))}"
         )
     watermark = facts.watermark
     if watermark is not None:
